@@ -1,0 +1,161 @@
+"""Configuration classes chosen by ``FLASK_CONFIG``.
+
+Class bodies hold defaults only. Secrets and the database URL are read when an
+app is made (``Config.resolve``), so importing this module never needs them and
+production fails fast, naming the missing variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+POSTGRES_VARS = ("POSTGRES_USER", "POSTGRES_PASS", "POSTGRES_DB_NAME", "POSTGRES_HOST")
+
+
+class ConfigError(ValueError):
+    """A setting is missing or wrong; the message says which and how to fix it."""
+
+
+def env(name: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """Read NAME from the environment, or from the file named by NAME_FILE."""
+    environ = os.environ if environ is None else environ
+    value = environ.get(name)
+    if value:
+        return value
+    path = environ.get(f"{name}_FILE")
+    if not path:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8").strip() or None
+    except OSError as exc:
+        raise ConfigError(f"{name}_FILE={path} cannot be read: {exc.strerror}") from None
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept ``postgres://`` (SQLAlchemy rejects it) and use psycopg2 for bare PostgreSQL URLs.
+
+    SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3; the images ship psycopg2.
+    """
+    for scheme in ("postgres://", "postgresql://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg2://" + url[len(scheme) :]
+    return url
+
+
+def postgres_url_from_parts(environ: Mapping[str, str] | None = None) -> str:
+    """Build a PostgreSQL URL from the article's ``POSTGRES_*`` variables."""
+    values = {name: env(name, environ) for name in (*POSTGRES_VARS, "POSTGRES_PORT")}
+    missing = [name for name in POSTGRES_VARS if not values[name]]
+    if missing:
+        raise ConfigError(
+            "production needs DATABASE_URL or the POSTGRES_* variables; missing: "
+            + ", ".join(missing)
+            + " (each may also be given as NAME_FILE, a path to a mounted secret)"
+        )
+    user = quote(values["POSTGRES_USER"] or "", safe="")
+    password = quote(values["POSTGRES_PASS"] or "", safe="")
+    port = values["POSTGRES_PORT"] or "5432"
+    url = (
+        f"postgresql+psycopg2://{user}:{password}@{values['POSTGRES_HOST']}:{port}"
+        f"/{quote(values['POSTGRES_DB_NAME'] or '', safe='')}"
+    )
+    sslmode = env("POSTGRES_SSLMODE", environ)
+    return f"{url}?sslmode={sslmode}" if sslmode else url
+
+
+class Config:
+    """Defaults shared by every configuration."""
+
+    NAME: ClassVar[str] = "base"
+    SECRET_KEY: str | None = None
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    DB_POOL_SIZE = 5
+    DB_MAX_OVERFLOW = 5
+    DB_POOL_RECYCLE = 1800
+    DB_POOL_TIMEOUT = 30
+    DB_CONNECT_TIMEOUT = 10
+    QUEUE_TTL_HOURS = 24
+    DEFAULT_TIMEZONE = "UTC"
+    RUN_DEPTH = 1
+    BATCH_SIZE = 5000
+
+    @classmethod
+    def database_url(cls, instance_path: str, environ: Mapping[str, str]) -> str:
+        """The database URL for this configuration."""
+        url = env("DATABASE_URL", environ)
+        if url:
+            return normalise_database_url(url)
+        return "sqlite:///" + os.path.join(instance_path, f"data-{cls.NAME}.sqlite")
+
+    @classmethod
+    def resolve(cls, instance_path: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """Settings read when an app is made: the database URL and pool options."""
+        environ = os.environ if environ is None else environ
+        settings: dict[str, Any] = {}
+        for name in ("DB_POOL_SIZE", "DB_MAX_OVERFLOW", "DB_POOL_RECYCLE", "QUEUE_TTL_HOURS"):
+            raw = environ.get(name)
+            if raw:
+                try:
+                    settings[name] = int(raw)
+                except ValueError:
+                    raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+        if environ.get("DEFAULT_TIMEZONE"):
+            settings["DEFAULT_TIMEZONE"] = environ["DEFAULT_TIMEZONE"]
+        settings["SECRET_KEY"] = env("SECRET_KEY", environ) or cls.SECRET_KEY
+        settings["SQLALCHEMY_DATABASE_URI"] = cls.database_url(instance_path, environ)
+        return settings
+
+
+class DevelopmentConfig(Config):
+    """A laptop: SQLite file ``data-dev.sqlite`` in the instance folder."""
+
+    NAME = "dev"
+    DEBUG = True
+    SECRET_KEY = "development-only-not-secret"
+
+
+class TestingConfig(Config):
+    """The test suite: ``TEST_DATABASE_URL`` or an in-memory SQLite database."""
+
+    NAME = "test"
+    TESTING = True
+    SECRET_KEY = "testing-only-not-secret"
+
+    @classmethod
+    def database_url(cls, instance_path: str, environ: Mapping[str, str]) -> str:
+        """The test database: TEST_DATABASE_URL, DATABASE_URL or in-memory SQLite."""
+        url = env("TEST_DATABASE_URL", environ) or env("DATABASE_URL", environ)
+        return normalise_database_url(url) if url else "sqlite://"
+
+
+class ProductionConfig(Config):
+    """A cluster: PostgreSQL from ``DATABASE_URL`` or the ``POSTGRES_*`` variables."""
+
+    NAME = "production"
+
+    @classmethod
+    def database_url(cls, instance_path: str, environ: Mapping[str, str]) -> str:
+        """DATABASE_URL, else a URL built from POSTGRES_*; never a silent SQLite."""
+        url = env("DATABASE_URL", environ)
+        return normalise_database_url(url) if url else postgres_url_from_parts(environ)
+
+
+CONFIGS: dict[str, type[Config]] = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def get_config(name: str | None) -> type[Config]:
+    """The config class for NAME (default ``development``); unknown names fail clearly."""
+    name = name or "development"
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        valid = ", ".join(CONFIGS)
+        raise ConfigError(f"unknown FLASK_CONFIG {name!r}; valid names: {valid}") from None

@@ -1,0 +1,77 @@
+"""What the tests did: the test-case catalogue and one row per execution."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from testdash_models.extensions import db
+from testdash_models.models.types import BigId, UTCDateTime, utcnow
+
+RESULT_STATUSES = ("passed", "failed", "error", "skipped")
+
+
+class TestCase(db.Model):  # type: ignore[name-defined,misc]
+    """A test's stable identity; the key is a 64-bit hash of (suite, classname, name)."""
+
+    __tablename__ = "test_cases"
+    __test__ = False  # not a pytest class
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    suite: Mapped[str] = mapped_column(Text)
+    classname: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<TestCase {self.classname}::{self.name}>"
+
+
+class Result(db.Model):  # type: ignore[name-defined,misc]
+    """One execution (attempt) of a test case in a run, from one file."""
+
+    __tablename__ = "results"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('passed', 'failed', 'error', 'skipped')", name="status"
+        ),
+        Index("ix_results_test_case_run", "test_case_id", "run_id"),
+        Index("ix_results_run_status", "run_id", "status"),
+        Index("ix_results_file", "file_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    file_id: Mapped[int] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"))
+    # No foreign key: keys are deterministic hashes and the engine upserts the
+    # catalogue in the same transaction, which spares COPY a trigger per row.
+    test_case_id: Mapped[int] = mapped_column(BigInteger)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(8))
+    attempt: Mapped[int] = mapped_column(SmallInteger, default=1)
+    final: Mapped[bool] = mapped_column(Boolean, default=True)
+    flaky: Mapped[bool] = mapped_column(Boolean, default=False)
+    duration: Mapped[float | None] = mapped_column(Float)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    message: Mapped[str | None] = mapped_column(Text)
+    type: Mapped[str | None] = mapped_column(String(512))
+    trace: Mapped[str | None] = mapped_column(Text)
+    stdout: Mapped[str | None] = mapped_column(Text)
+    stderr: Mapped[str | None] = mapped_column(Text)
+    truncated: Mapped[int] = mapped_column(Integer, default=0)
+
+    def __repr__(self) -> str:
+        return f"<Result {self.test_case_id} {self.status} #{self.attempt}>"

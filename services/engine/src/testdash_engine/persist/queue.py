@@ -1,0 +1,204 @@
+"""Servers, runs, the queue and ingest jobs.
+
+On PostgreSQL a queue item is claimed with ``FOR UPDATE SKIP LOCKED`` on a
+separate connection whose transaction stays open while the item is worked on,
+under a per-server advisory lock: a killed engine drops the connection, the
+item is free again and the next engine completes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, and_, delete, func, select, text, update
+from sqlalchemy.orm import Session
+from testdash_models.models import File, IngestJob, QueueItem, Run, Server
+from testdash_models.models.types import utcnow
+
+from testdash_engine.discover import META_FIELDS, RunSpec
+
+
+def get_server(session: Session, name: str, root: str | None = None) -> Server:
+    """The server named NAME, created on first sight; ROOT is remembered when given."""
+    server = session.scalar(select(Server).where(Server.name == name))
+    if server is None:
+        server = Server(name=name, root=root)
+        session.add(server)
+        session.flush()
+    elif root is not None and server.root != root:
+        server.root = root
+    return server
+
+
+def stored_fingerprints(session: Session, server_id: int) -> dict[str, tuple[int, int]]:
+    """(size, mtime_ns) of every stored file of a server, by full name, in one query."""
+    rows = session.execute(
+        select(File.full_name, File.file_size, File.mtime_ns)
+        .join(Run, Run.id == File.run_id)
+        .where(Run.server_id == server_id)
+    )
+    return {name: (size, mtime) for name, size, mtime in rows}
+
+
+def enqueue(
+    session: Session, server: Server, spec: RunSpec, *, root: str | None, ttl: timedelta,
+    source: str = "scan",
+) -> bool:  # fmt: skip
+    """Queue a run, or refresh the live item of the same run; True when a new item was made."""
+    live = session.scalar(
+        select(QueueItem).where(
+            QueueItem.server_id == server.id,
+            QueueItem.run_dir == spec.run_dir,
+            QueueItem.state.in_(("pending", "running")),
+        )
+    )
+    item = live or QueueItem(server_id=server.id, run_dir=spec.run_dir, source=source)
+    item.root = root
+    item.time_to_live = utcnow() + ttl
+    item.started_at = spec.started_at
+    for name in META_FIELDS:
+        setattr(item, name, spec.meta.get(name))
+    if live is None:
+        session.add(item)
+    return live is None
+
+
+def expire_queue(session: Session, now: datetime | None = None) -> int:
+    """Mark pending items whose time to live has passed as expired."""
+    result = session.execute(
+        update(QueueItem)
+        .where(QueueItem.state == "pending", QueueItem.time_to_live <= (now or utcnow()))
+        .values(state="expired", updated_at=utcnow())
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def purge_queue(session: Session, ttl_over: timedelta) -> int:
+    """The article's clean-up: delete pending items whose time to live is more than TTL_OVER away."""
+    result = session.execute(
+        delete(QueueItem).where(
+            QueueItem.state == "pending", QueueItem.time_to_live > utcnow() + ttl_over
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def upsert_run(session: Session, server: Server, item: QueueItem) -> Run:
+    """The run for a queue item, created on first ingest; manifest metadata wins over blanks."""
+    run = session.scalar(
+        select(Run).where(Run.server_id == server.id, Run.run_dir == item.run_dir)
+    )
+    if run is None:
+        run = Run(server_id=server.id, run_dir=item.run_dir, started_at=item.started_at)
+        session.add(run)
+    for name in META_FIELDS:
+        value = getattr(item, name)
+        if value is not None:
+            setattr(run, name, value)
+    if item.started_at is not None:
+        run.started_at = item.started_at
+    session.flush()
+    return run
+
+
+def advisory_key(server_name: str) -> int:
+    """A stable signed 64-bit advisory-lock key for a server."""
+    digest = hashlib.blake2b(f"testdash-server:{server_name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+@dataclass(slots=True)
+class Claim:
+    """A queue item held by this engine until ``finish`` or the connection ends."""
+
+    item_id: int
+    lock: Connection | None
+
+    def finish(self, session: Session, state: str, error: str | None = None) -> None:
+        """Record the item's end state and let go of it."""
+        values = {"state": state, "last_error": error, "updated_at": utcnow()}
+        stmt = update(QueueItem).where(QueueItem.id == self.item_id)
+        attempts = {"attempts": QueueItem.attempts + 1}
+        if self.lock is not None:
+            self.lock.execute(stmt.values(**values, **attempts))
+            self.lock.commit()
+        else:
+            session.execute(stmt.values(**values, **attempts))
+            session.commit()
+
+
+@contextmanager
+def server_lock(session: Session, server_name: str) -> Iterator[Connection | None]:
+    """Hold the server's advisory lock on its own connection; None when another engine has it."""
+    if session.get_bind().dialect.name != "postgresql":
+        yield None
+        return
+    with session.get_bind().connect() as lock:
+        got = lock.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": advisory_key(server_name)})
+        lock.commit()
+        if not got:
+            raise ServerBusy(server_name)
+        try:
+            yield lock
+        finally:
+            lock.rollback()
+            lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": advisory_key(server_name)})
+            lock.commit()
+
+
+class ServerBusy(Exception):
+    """Another engine holds this server's lock."""
+
+
+def claim_next(session: Session, server_id: int, lock: Connection | None) -> Claim | None:
+    """Take the oldest live pending item of a server, skipping items others hold."""
+    query = (
+        select(QueueItem.id)
+        .where(
+            QueueItem.server_id == server_id,
+            QueueItem.state == "pending",
+            QueueItem.time_to_live > utcnow(),
+        )
+        .order_by(QueueItem.id)
+        .limit(1)
+    )
+    if lock is None:
+        item_id = session.scalar(query)
+        return Claim(item_id, None) if item_id is not None else None
+    lock.rollback()
+    item_id = lock.scalar(query.with_for_update(skip_locked=True))
+    if item_id is None:
+        lock.rollback()
+        return None
+    return Claim(item_id, lock)
+
+
+def servers_with_work(session: Session, name: str | None = None) -> list[Server]:
+    """Servers that have live pending items (only NAME when given)."""
+    query = (
+        select(Server)
+        .join(QueueItem, and_(QueueItem.server_id == Server.id, QueueItem.state == "pending"))
+        .group_by(Server.id)
+        .order_by(Server.name)
+    )
+    if name is not None:
+        query = query.where(Server.name == name)
+    return list(session.scalars(query))
+
+
+def start_job(session: Session, server: Server | None, host: str) -> IngestJob:
+    """An ingest-job row, committed at once so a killed engine still leaves a trace."""
+    job = IngestJob(server_id=server.id if server else None, host=host, outcome="running")
+    session.add(job)
+    session.commit()
+    return job
+
+
+def queue_counts(session: Session) -> dict[str, int]:
+    """Queue items by state."""
+    rows = session.execute(select(QueueItem.state, func.count()).group_by(QueueItem.state))
+    return {state: int(n) for state, n in rows}

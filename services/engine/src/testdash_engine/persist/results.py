@@ -1,0 +1,358 @@
+"""Write one file's results: one transaction per file, COPY on PostgreSQL.
+
+A changed file replaces its own results; the run's totals move by the file's
+delta in the same transaction, so a kill at any point leaves a consistent run.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import case, delete, insert, select, update
+from sqlalchemy.orm import Session
+from testdash_models.models import File, Result, Run, TestCase
+
+from testdash_engine.discover import FileStat
+from testdash_engine.model import STATUSES, CaseResult, ParseIssue, Rejection, test_case_key
+
+COUNT_COLUMNS = ("passed", "failed", "errors", "skipped", "flaky")
+RESULT_COLUMNS = (
+    "run_id", "file_id", "test_case_id", "ordinal", "status", "attempt", "final", "flaky",
+    "duration", "started_at", "message", "type", "trace", "stdout", "stderr", "truncated",
+)  # fmt: skip
+
+
+@dataclass(slots=True)
+class FileCounts:
+    """What one stored file adds to its run."""
+
+    results: int = 0
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0
+    flaky: int = 0
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    issues: list[ParseIssue] = field(default_factory=list)
+
+    @property
+    def tests(self) -> int:
+        """Tests counted once each (final attempts)."""
+        return self.passed + self.failed + self.errors + self.skipped
+
+    def add(self, case: CaseResult) -> None:
+        """Count one result row."""
+        self.results += 1
+        if case.final:
+            column = "errors" if case.status == "error" else case.status
+            setattr(self, column, getattr(self, column) + 1)
+            if case.flaky:
+                self.flaky += 1
+        if case.started_at is not None:
+            end = case.started_at + timedelta(seconds=case.duration or 0.0)
+            if self.started_at is None or case.started_at < self.started_at:
+                self.started_at = case.started_at
+            if self.finished_at is None or end > self.finished_at:
+                self.finished_at = end
+
+
+class KnownCases:
+    """Test-case keys this process has seen committed, so the catalogue is not re-sent."""
+
+    def __init__(self) -> None:
+        self.committed: set[int] = set()
+        self.pending: set[int] = set()
+
+    def commit(self) -> None:
+        """The transaction committed: its keys are now known to exist."""
+        self.committed |= self.pending
+        self.pending.clear()
+
+    def rollback(self) -> None:
+        """The transaction rolled back: forget its keys."""
+        self.pending.clear()
+
+
+def store_file(
+    session: Session,
+    run: Run,
+    stat: FileStat,
+    stream: Iterable[CaseResult | ParseIssue],
+    *,
+    existing: File | None,
+    known: KnownCases,
+    batch_size: int,
+    detection: Any = None,
+) -> tuple[File, FileCounts]:
+    """Store the results of one file in the current transaction; the caller commits."""
+    row = _file_row(session, run, stat, existing)
+    old = _old_counts(existing)
+    if existing is not None:
+        session.execute(delete(Result).where(Result.file_id == row.id))
+    counts = FileCounts()
+    cases = (item for item in stream if not _is_issue(item, counts))
+    writer = _copy_batch if session.get_bind().dialect.name == "postgresql" else _insert_batch
+    ordinal = itertools.count()
+    while True:
+        # Lazy slices: COPY pulls rows while the parser produces them.
+        before = counts.results
+        new_cases = writer(
+            session, run.id, row.id, itertools.islice(cases, batch_size), ordinal, counts, known
+        )
+        _upsert_test_cases(session, new_cases)
+        if counts.results - before < batch_size:
+            break
+    row.status = "accepted"
+    row.reason = row.reason_line = None
+    _apply_counts(row, counts)
+    _move_run_totals(session, run, old, counts, accepted=1 - _was_accepted(existing), rejected=-_was_rejected(existing))
+    return row, counts
+
+
+def reject_file(
+    session: Session, run: Run, stat: FileStat, rejection: Rejection, *, existing: File | None,
+    sha256: str | None = None, format: str | None = None,
+) -> File:  # fmt: skip
+    """Record a file as rejected (or skipped, when it is no test report) with its reason."""
+    row = _file_row(session, run, stat, existing)
+    old = _old_counts(existing)
+    if existing is not None:
+        session.execute(delete(Result).where(Result.file_id == row.id))
+    row.status = "skipped" if rejection.kind == "not-a-report" else "rejected"
+    row.reason = rejection.reason[:4000]
+    row.reason_line = rejection.line
+    row.sha256 = sha256
+    row.format = format
+    _apply_counts(row, FileCounts())
+    now_rejected = 1 if row.status == "rejected" else 0
+    _move_run_totals(
+        session, run, old, FileCounts(),
+        accepted=-_was_accepted(existing), rejected=now_rejected - _was_rejected(existing),
+    )  # fmt: skip
+    return row
+
+
+def touch_file(session: Session, existing: File, stat: FileStat) -> None:
+    """Same content, new mtime: remember the mtime so the next scan skips it cheaply."""
+    existing.mtime_ns = stat.mtime_ns
+    existing.file_size = stat.size
+
+
+def _file_row(session: Session, run: Run, stat: FileStat, existing: File | None) -> File:
+    row = existing or File(run_id=run.id, run_dir=run.run_dir, full_name=stat.full_name)
+    row.file_path = stat.file_path
+    row.file_name = stat.file_name[:512]
+    row.file_type = (stat.file_name.rsplit(".", 1)[-1] if "." in stat.file_name else "")[:32]
+    row.file_size = stat.size
+    row.mtime_ns = stat.mtime_ns
+    if existing is None:
+        row.status = "accepted"
+        session.add(row)
+        session.flush()
+    return row
+
+
+def _apply_counts(row: File, counts: FileCounts) -> None:
+    row.results = counts.results
+    row.tests = counts.tests
+    for column in COUNT_COLUMNS:
+        setattr(row, column, getattr(counts, column))
+    row.started_at = counts.started_at
+    row.finished_at = counts.finished_at
+
+
+def _old_counts(existing: File | None) -> FileCounts:
+    if existing is None or existing.status != "accepted":
+        return FileCounts()
+    return FileCounts(**{c: getattr(existing, c) for c in ("results", *COUNT_COLUMNS)})
+
+
+def _was_accepted(existing: File | None) -> int:
+    return int(existing is not None and existing.status == "accepted")
+
+
+def _was_rejected(existing: File | None) -> int:
+    return int(existing is not None and existing.status == "rejected")
+
+
+def _move_run_totals(
+    session: Session, run: Run, old: FileCounts, new: FileCounts, *, accepted: int, rejected: int
+) -> None:
+    """Shift the run's totals by this file's delta, in SQL so concurrent files add up."""
+    values: dict[str, Any] = {
+        c: getattr(Run, c) + (getattr(new, c) - getattr(old, c)) for c in COUNT_COLUMNS
+    }
+    values["total"] = Run.total + (new.tests - old.tests)
+    values["files_accepted"] = Run.files_accepted + accepted
+    values["files_rejected"] = Run.files_rejected + rejected
+    if new.started_at is not None:
+        values["started_at"] = case(
+            (Run.started_at.is_(None), new.started_at),
+            (Run.started_at > new.started_at, new.started_at),
+            else_=Run.started_at,
+        )
+    if new.finished_at is not None:
+        values["finished_at"] = case(
+            (Run.finished_at.is_(None), new.finished_at),
+            (Run.finished_at < new.finished_at, new.finished_at),
+            else_=Run.finished_at,
+        )
+    session.execute(update(Run).where(Run.id == run.id).values(**values))
+    session.execute(
+        update(Run)
+        .where(Run.id == run.id)
+        .values(
+            status=case(
+                (Run.failed + Run.errors > 0, "failed"),
+                (Run.total > 0, "passed"),
+                (Run.files_rejected > 0, "rejected"),
+                else_="empty",
+            )
+        )
+    )
+
+
+def _is_issue(item: CaseResult | ParseIssue, counts: FileCounts) -> bool:
+    if isinstance(item, ParseIssue):
+        counts.issues.append(item)
+        return True
+    return False
+
+
+def _case_key(case: CaseResult, new_cases: dict[int, tuple[str, str, str]], known: KnownCases) -> int:
+    key = test_case_key(case.suite, case.classname, case.name)
+    if key not in known.committed and key not in known.pending:
+        new_cases[key] = case.identity
+    return key
+
+
+def _upsert_test_cases(session: Session, new_cases: dict[int, tuple[str, str, str]]) -> None:
+    if not new_cases:
+        return
+    rows = [{"id": k, "suite": s, "classname": c, "name": n} for k, (s, c, n) in new_cases.items()]
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt = pg_insert(TestCase).on_conflict_do_nothing(index_elements=["id"])
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(TestCase).on_conflict_do_nothing(index_elements=["id"])
+    session.execute(stmt, rows)
+
+
+def _insert_batch(
+    session: Session, run_id: int, file_id: int, batch: Iterable[CaseResult],
+    ordinal: Iterator[int], counts: FileCounts, known: KnownCases,
+) -> dict[int, tuple[str, str, str]]:  # fmt: skip
+    """Portable path (SQLite): executemany of plain inserts."""
+    new_cases: dict[int, tuple[str, str, str]] = {}
+    rows = []
+    for case_ in batch:
+        counts.add(case_)
+        rows.append(
+            {
+                "run_id": run_id, "file_id": file_id, "ordinal": next(ordinal),
+                "test_case_id": _case_key(case_, new_cases, known), "status": case_.status,
+                "attempt": case_.attempt, "final": case_.final, "flaky": case_.flaky,
+                "duration": case_.duration, "started_at": case_.started_at,
+                "message": _clean(case_.message), "type": _clean(case_.type, 512),
+                "trace": _clean(case_.trace), "stdout": _clean(case_.stdout),
+                "stderr": _clean(case_.stderr), "truncated": case_.truncated,
+            }
+        )  # fmt: skip
+    if rows:
+        session.execute(insert(Result), rows)
+    known.pending |= new_cases.keys()
+    return new_cases
+
+
+def _clean(text: str | None, cap: int | None = None) -> str | None:
+    """Databases refuse NUL in text; a type name longer than its column is cut."""
+    if text is None:
+        return None
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    return text[:cap] if cap else text
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": "\ufffd"})
+
+
+_NULL = "\\N"
+
+
+def _copy_text(text: str | None) -> str:
+    return _NULL if text is None else text.translate(_COPY_ESCAPES)
+
+
+class _CopySource:
+    """A file-like object COPY reads from, formatting rows only as fast as PostgreSQL takes them."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self.lines = lines
+        self.buffer = b""
+
+    def read(self, size: int = 65536) -> bytes:
+        parts = [self.buffer]
+        length = len(self.buffer)
+        for line in self.lines:
+            data = line.encode("utf-8", "replace")
+            parts.append(data)
+            length += len(data)
+            if length >= size:
+                break
+        chunk = b"".join(parts)
+        self.buffer = chunk[size:]
+        return chunk[:size]
+
+    readline = read
+
+
+def _copy_batch(
+    session: Session, run_id: int, file_id: int, batch: Iterable[CaseResult],
+    ordinal: Iterator[int], counts: FileCounts, known: KnownCases,
+) -> dict[int, tuple[str, str, str]]:  # fmt: skip
+    """PostgreSQL path: one COPY per batch through the session's own connection."""
+    new_cases: dict[int, tuple[str, str, str]] = {}
+    prefix = f"{run_id}\t{file_id}\t"
+
+    def lines() -> Iterator[str]:
+        for case_ in batch:
+            counts.add(case_)
+            key = _case_key(case_, new_cases, known)
+            yield (
+                f"{prefix}{key}\t{next(ordinal)}\t{case_.status}\t{case_.attempt}\t"
+                f"{'t' if case_.final else 'f'}\t{'t' if case_.flaky else 'f'}\t"
+                f"{_NULL if case_.duration is None else repr(case_.duration)}\t"
+                f"{_NULL if case_.started_at is None else case_.started_at.isoformat()}\t"
+                f"{_copy_text(case_.message)}\t{_copy_text(_clean(case_.type, 512))}\t"
+                f"{_copy_text(case_.trace)}\t{_copy_text(case_.stdout)}\t"
+                f"{_copy_text(case_.stderr)}\t{case_.truncated}\n"
+            )
+
+    raw = session.connection().connection.dbapi_connection
+    assert raw is not None
+    with raw.cursor() as cursor:
+        cursor.copy_expert(
+            f"COPY results ({', '.join(RESULT_COLUMNS)}) FROM STDIN", _CopySource(lines()), size=65536
+        )
+    known.pending |= new_cases.keys()
+    return new_cases
+
+
+def existing_files(session: Session, run_id: int) -> dict[str, File]:
+    """The stored files of a run by full name, for the unchanged-file check."""
+    rows = session.scalars(select(File).where(File.run_id == run_id))
+    return {row.full_name: row for row in rows}
+
+
+def status_columns() -> tuple[str, ...]:
+    """Statuses in display order (for summaries)."""
+    return STATUSES
