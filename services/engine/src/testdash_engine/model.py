@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 Status = Literal["passed", "failed", "error", "skipped"]
 STATUSES: tuple[Status, ...] = ("passed", "failed", "error", "skipped")
@@ -39,9 +39,12 @@ class ParseContext:
     default_tz: tzinfo = UTC
 
 
-@dataclass(frozen=True, slots=True)
-class CaseResult:
-    """One execution (attempt) of one test case, as found in a report."""
+class CaseResult(NamedTuple):
+    """One execution (attempt) of one test case, as found in a report.
+
+    A NamedTuple, not a frozen dataclass: parsers make one per test case and a
+    dataclass's generated ``__init__`` costs more than the XML work for a passing case.
+    """
 
     suite: str
     classname: str

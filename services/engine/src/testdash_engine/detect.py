@@ -1,0 +1,170 @@
+"""Tell what a file is from its first bytes (never its name).
+
+Decisions:
+- UTF-8 with or without BOM is read as is.
+- UTF-16 is accepted only when it carries a BOM or starts with an XML
+  declaration (``<?xml`` in UTF-16, which libxml2 recognises); any other
+  UTF-16-looking content is rejected as not a report, because the parser could
+  not be told its encoding reliably.
+- A DOCTYPE before the root is refused as hostile (the JUnit parser also refuses
+  one it meets later); an HTML DOCTYPE is simply "not a report".
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+from testdash_engine.model import Detection, Rejection
+
+HEAD_SIZE = 64 * 1024
+
+DTD_REFUSED = "DTDs are not accepted: entity expansion and external entities are refused"
+
+# Roots we recognise but do not parse yet, with the words a user will see.
+_KNOWN_XML: dict[str, str] = {
+    "test-run": "NUnit 3 XML",
+    "test-results": "NUnit 2 XML",
+    "assemblies": "xUnit.net XML",
+    "assembly": "xUnit.net XML",
+    "TestRun": "Visual Studio TRX",
+    "robot": "Robot Framework output XML",
+    "test-suite": "Allure 1 XML",
+    "coverage": "a coverage report (Cobertura XML), not a test report",
+    "report": "a coverage report (JaCoCo XML), not a test report",
+    "failsafe-summary": "a Maven Failsafe summary, not a test report",
+    "html": "an HTML page, not a test report",
+    "checkstyle": "a Checkstyle report, not a test report",
+    "pmd": "a PMD report, not a test report",
+}
+_NOT_YET = " is recognised but not supported yet"
+_NOT_REPORT_ROOTS = {"coverage", "report", "failsafe-summary", "html", "checkstyle", "pmd"}
+
+_JSON_KEYS: tuple[tuple[bytes, str], ...] = (
+    (b'"reportFormat"', "CTRF JSON"),
+    (b'"numTotalTests"', "Jest JSON"),
+    (b'"protocolVersion"', "Dart/Flutter test JSON"),
+    (b'"Action"', "go test -json output"),
+    (b'"historyId"', "Allure 2 JSON"),
+    (b'"uuid"', "Allure 2 JSON"),
+    (b'"elements"', "Cucumber JSON"),
+    (b'"examples"', "RSpec JSON"),
+    (b'"stats"', "Mocha JSON"),
+)
+
+_NAME = re.compile(r"<([A-Za-z_][\w.\-]*:)?([A-Za-z_][\w.\-]*)")
+# "[INFO] ..." is a log line, "[{...}" or "[]" a JSON array.
+_JSON_ARRAY = re.compile(r'\[\s*([\[{"\]\-\d]|true|false|null)')
+_TAP = re.compile(rb"^(TAP version \d+|1\.\.\d+|(not )?ok\b)", re.MULTILINE)
+
+# (pattern in the head, dialect) checked in order; cheap substring tests only.
+_DIALECTS: tuple[tuple[str, str], ...] = (
+    ("maven-surefire-plugin", "surefire"),
+    ("maven-failsafe-plugin", "failsafe"),
+    ('name="surefire.', "surefire"),
+    ('name="pytest"', "pytest"),
+    ('name="jest tests"', "jest"),
+    ('name="Mocha Tests"', "mocha"),
+    ('name="go.version"', "go"),
+    ('name="nextest-run"', "nextest"),
+    ('status="run"', "googletest-or-ctest"),
+    ('.php"', "phpunit"),
+    ("gradle", "gradle"),
+)
+
+
+def _decode(head: bytes) -> tuple[str, Rejection | None]:
+    """Decode the head for sniffing, honouring a BOM; UTF-16 needs a BOM or declaration."""
+    if head.startswith(codecs.BOM_UTF8):
+        return head[3:].decode("utf-8", "replace"), None
+    for bom, enc in ((codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):
+        if head.startswith(bom):
+            return head[2:].decode(enc, "replace"), None
+    if head.startswith(b"<\x00?\x00"):
+        return head.decode("utf-16-le", "replace"), None
+    if head.startswith(b"\x00<\x00?"):
+        return head.decode("utf-16-be", "replace"), None
+    if head[:4] in (b"<\x00\x00\x00", b"\x00\x00\x00<") or (
+        len(head) >= 4 and head[1:2] == b"\x00" and head[3:4] == b"\x00"
+    ):
+        reason = "looks like UTF-16 or UTF-32 without a byte-order mark or XML declaration"
+        return "", Rejection("not-a-report", reason)
+    if b"\x00" in head:
+        if head.lstrip()[:1] == b"<":
+            return "", Rejection("hostile", "NUL bytes inside XML")
+        return "", Rejection("not-a-report", "binary content (NUL bytes), not a test report")
+    return head.decode("utf-8", "replace"), None
+
+
+def _skip_prolog(text: str) -> tuple[int, Rejection | None]:
+    """Return the offset of the root start tag, or a rejection for what precedes it."""
+    pos = 0
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n":
+            pos += 1
+        if text.startswith("<?", pos):
+            end, close = text.find("?>", pos), 2
+        elif text.startswith("<!--", pos):
+            end, close = text.find("-->", pos), 3
+        elif text.startswith("<!", pos) and text[pos + 2 : pos + 9].upper() == "DOCTYPE":
+            if text[pos + 9 : pos + 20].strip().lower().startswith("html"):
+                return -1, Rejection("not-a-report", "an HTML page, not a test report")
+            return -1, Rejection("hostile", DTD_REFUSED, line=text.count("\n", 0, pos) + 1)
+        else:
+            return pos, None
+        if end < 0:
+            return -1, Rejection("not-a-report", "no root element in the first 64 KiB")
+        pos = end + close
+
+
+def _detect_xml(text: str) -> Detection | Rejection:
+    pos, problem = _skip_prolog(text)
+    if problem is not None:
+        return problem
+    match = _NAME.match(text, pos)
+    if match is None:
+        return Rejection("not-a-report", "XML without a root element")
+    root = match.group(2)
+    if root in ("testsuites", "testsuite", "testrun"):
+        return Detection("junit", _junit_dialect(root, text))
+    what = _KNOWN_XML.get(root) or _KNOWN_XML.get(root.lower())
+    if what is not None:
+        tail = "" if root.lower() in _NOT_REPORT_ROOTS else _NOT_YET
+        return Rejection("not-a-report", f"{what}{tail}")
+    return Rejection("not-a-report", f"XML with root <{root}> is not a known test report")
+
+
+def _junit_dialect(root: str, text: str) -> str | None:
+    if root == "testrun":
+        return "eclipse"
+    for needle, dialect in _DIALECTS:
+        if needle in text:
+            return dialect
+    return None
+
+
+def _detect_json(head: bytes) -> Rejection:
+    for key, what in _JSON_KEYS:
+        if key in head:
+            return Rejection("not-a-report", f"{what}{_NOT_YET}")
+    return Rejection("not-a-report", "JSON that is not a known test report")
+
+
+def detect(head: bytes) -> Detection | Rejection:
+    """Say what format the file starting with ``head`` is, or why it is not a report."""
+    if not head.strip():
+        return Rejection("empty", "the file is empty")
+    text, problem = _decode(head[:HEAD_SIZE])
+    if problem is not None:
+        return problem
+    stripped = text.lstrip()
+    if stripped.startswith("<"):
+        return _detect_xml(text)
+    if stripped[:1] == "{" or _JSON_ARRAY.match(stripped):
+        return _detect_json(head[:HEAD_SIZE])
+    if _TAP.search(head[:HEAD_SIZE]):
+        return Rejection("not-a-report", f"TAP output{_NOT_YET}")
+    control = sum(1 for ch in stripped[:4096] if ord(ch) < 32 and ch not in "\t\r\n\f")
+    if control or "\ufffd" in stripped[:4096]:
+        return Rejection("not-a-report", "binary content, not a test report")
+    return Rejection("not-a-report", "plain text (a log?), not a test report")

@@ -1,0 +1,213 @@
+"""JUnit XML in its common dialects, streamed through an lxml target parser.
+
+One parser covers pytest (xunit1/xunit2), Maven Surefire/Failsafe (with
+``flakyFailure``/``rerunFailure`` attempts), Gradle, Ant, jest-junit,
+mocha-junit-reporter, go-junit-report/gotestsum, CTest/GoogleTest status
+attributes, PHPUnit nested suites (joined with " / ") and Eclipse ``<testrun>``.
+The target sees only start/end/data events; text is capped as it arrives.
+
+Choices: ``started_at`` is the testcase's ``timestamp`` or else the innermost
+suite's; with retries the testcase ``time`` goes on the final attempt only;
+``system-out``/``system-err`` outside a testcase are ignored; an element that
+only a testcase may hold (``<skipped/>``, ``<failure>``) outside one is ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from testdash_engine.detect import DTD_REFUSED
+from testdash_engine.formats import junit_case
+from testdash_engine.formats.junit_case import Case, Outcome
+from testdash_engine.formats.junit_values import parse_time, parse_timestamp
+from testdash_engine.formats.xmlstream import feed, make_parser, split_cdata
+from testdash_engine.model import (
+    CaseResult,
+    Detection,
+    ParseContext,
+    ParseError,
+    ParseIssue,
+    Status,
+)
+from testdash_engine.textcap import CappedText, cap_str
+
+_INF = float("inf")
+
+# CaseResult is a NamedTuple: positional construction is cheap on the hot path.
+make_case = CaseResult._make
+
+
+_RESULTS: dict[str, tuple[Status, bool | None]] = {
+    "failure": ("failed", None),
+    "error": ("error", None),
+    "skipped": ("skipped", None),
+    "rerunFailure": ("failed", True),
+    "rerunError": ("error", True),
+    "flakyFailure": ("failed", False),
+    "flakyError": ("error", False),
+}
+
+
+class _Target:
+    """lxml parser target: builds cases from events, appends results to ``out``."""
+
+    def __init__(self, ctx: ParseContext) -> None:
+        self.ctx = ctx
+        self.limits = ctx.limits
+        self.max_depth = ctx.limits.max_depth
+        self.out: list[CaseResult | ParseIssue] = []
+        self.depth = 0
+        # Stack of (depth, joined suite path, cut count, suite timestamp).
+        self.suites: list[tuple[int, str, int, datetime | None]] = [(0, "", 0, None)]
+        self.case: Case | None = None
+        self.case_attrib: Any = None
+        self.case_depth = -1
+        self.outcome: Outcome | None = None
+        self.outcome_depth = -1
+        self.cap: CappedText | None = None
+        self.cap_depth = -1
+
+    def doctype(self, *_args: Any) -> None:
+        """Refuse any DOCTYPE: no DTD, no entity declarations."""
+        raise ParseError(DTD_REFUSED, kind="hostile")
+
+    def start(self, tag: str, attrib: Any) -> None:
+        """Handle a start tag."""
+        self.depth = depth = self.depth + 1
+        if depth > self.max_depth:
+            raise ParseError(f"elements nested deeper than {self.max_depth}", kind="hostile")
+        if self.case_depth < 0:
+            if tag == "testcase":
+                # The Case record is made only if a child appears: most cases are <testcase/>.
+                self.case_attrib = attrib
+                self.case_depth = depth
+            elif tag == "testsuite":
+                self._push_suite(depth, attrib)
+            elif tag[0] == "{":
+                self.depth -= 1
+                self.start(tag[tag.index("}") + 1 :], attrib)
+        elif self.cap is None:  # markup within captured text (Eclipse <expected>) is skipped
+            self._start_in_case(tag, attrib, depth)
+
+    def _start_in_case(self, tag: str, attrib: Any, depth: int) -> None:
+        if tag[0] == "{":
+            tag = tag[tag.index("}") + 1 :]
+        case = self.case
+        if case is None:
+            case = self.case = self._new_case()
+        if tag == "system-out" or tag == "system-err":
+            self._capture_output(tag, depth)
+            return
+        known = _RESULTS.get(tag)
+        if known is not None and self.outcome is None:
+            outcome = Outcome(known[0], attrib, self.limits, known[1])
+            case.outcomes.append(outcome)
+            self.outcome = outcome
+            self.outcome_depth = depth
+            if known[1] is None:
+                self.cap = outcome.trace  # failure text is the trace
+                self.cap_depth = depth
+        elif tag == "stackTrace" and self.outcome is not None:
+            self.cap = self.outcome.trace
+            self.cap_depth = depth
+
+    def _new_case(self) -> Case:
+        _, path, cut, started = self.suites[-1]
+        stamp = self.case_attrib.get("timestamp")
+        if stamp:
+            started = parse_timestamp(stamp, self.ctx.default_tz) or started
+        return Case(path, cut, self.case_attrib, started)
+
+    def _simple_case(self) -> None:
+        """Emit a testcase without children: the fast path for the common passing case."""
+        attrib = self.case_attrib
+        name = attrib.get("name") or ""
+        classname = attrib.get("classname") or ""
+        cap = self.limits.name
+        if (
+            len(name) > cap
+            or len(classname) > cap
+            or "timestamp" in attrib
+            or "status" in attrib
+            or "result" in attrib
+            or "ignored" in attrib
+        ):
+            self.out.extend(junit_case.results(self._new_case(), self.limits))
+            return
+        _, path, cut, started = self.suites[-1]
+        time = attrib.get("time")
+        try:
+            duration = float(time) if time else None
+        except ValueError:
+            duration = None
+        if duration is None or not 0 <= duration < _INF:
+            duration = parse_time(time)
+        self.out.append(make_case((
+            path, classname, name, "passed", 1, True, False, duration,
+            None, None, None, None, None, cut, started,
+        )))  # fmt: skip
+
+    def _capture_output(self, tag: str, depth: int) -> None:
+        holder: Any = self.outcome if self.outcome is not None else self.case
+        name = "stdout" if tag == "system-out" else "stderr"
+        capped = getattr(holder, name)
+        if capped is None:
+            capped = CappedText(self.limits.output)
+            setattr(holder, name, capped)
+        self.cap = capped
+        self.cap_depth = depth
+
+    def _push_suite(self, depth: int, attrib: Any) -> None:
+        _, parent, parent_cut, parent_started = self.suites[-1]
+        name, cut = cap_str(attrib.get("name") or "", self.limits.name)
+        path = f"{parent} / {name}" if parent and name else (name or parent)
+        stamp = attrib.get("timestamp")
+        started = parse_timestamp(stamp, self.ctx.default_tz) if stamp else None
+        self.suites.append((depth, path, parent_cut + cut, started or parent_started))
+
+    def end(self, _tag: str) -> None:
+        """Handle an end tag."""
+        depth = self.depth
+        self.depth = depth - 1
+        if depth == self.case_depth:
+            if self.case is None:
+                self._simple_case()
+            else:
+                self.out.extend(junit_case.results(self.case, self.limits))
+                self.case = None
+            self.case_depth = -1
+        elif depth == self.cap_depth:
+            self.cap = None
+            self.cap_depth = -1
+            if depth == self.outcome_depth:
+                self.outcome = None
+                self.outcome_depth = -1
+        elif depth == self.outcome_depth:
+            self.outcome = None
+            self.outcome_depth = -1
+        elif depth == self.suites[-1][0]:
+            self.suites.pop()
+
+    def data(self, text: str) -> None:
+        """Collect character data when an element being captured is open."""
+        cap = self.cap
+        # Text of markup nested in a captured element (Eclipse <expected>) is left out.
+        if cap is not None and self.depth == self.cap_depth:
+            cap.add(text)
+
+    def close(self) -> None:
+        """End of document."""
+
+
+def parse(
+    chunks: Iterator[bytes], detection: Detection, ctx: ParseContext
+) -> Iterator[CaseResult | ParseIssue]:
+    """Yield JUnit case results as the chunks are read; raise ParseError on a bad file."""
+    target = _Target(ctx)
+    out = target.out
+    for _ in feed(make_parser(target), split_cdata(chunks)):
+        if out:
+            yield from out
+            out.clear()

@@ -1,0 +1,51 @@
+"""Attribute values of JUnit XML as the various producers write them."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime, tzinfo
+
+# "1,234.5" and "12,345" use a thousands separator; "0,5" is a decimal comma.
+_THOUSANDS = re.compile(r"^[+]?\d{1,3}(,\d{3})+(\.\d*)?$")
+
+SKIP_STATUSES = frozenset({"skipped", "skip", "disabled", "notrun", "not run", "ignored"})
+SKIP_RESULTS = frozenset({"skipped", "suppressed", "ignored", "notrun"})
+FAIL_STATUSES = frozenset({"fail", "failed", "failure"})
+ERROR_STATUSES = frozenset({"error", "errored"})
+
+
+def parse_time(value: str | None) -> float | None:
+    """Seconds from a ``time`` attribute; None when missing or not a number."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        text = value.strip()
+        if _THOUSANDS.match(text):
+            text = text.replace(",", "")
+        elif text.count(",") == 1 and "." not in text:
+            text = text.replace(",", ".")
+        else:
+            return None
+        try:
+            seconds = float(text)
+        except ValueError:
+            return None
+    if not math.isfinite(seconds) or seconds < 0:
+        return None
+    return seconds
+
+
+def parse_timestamp(value: str | None, default_tz: tzinfo) -> datetime | None:
+    """UTC-aware datetime from an ISO 8601 timestamp; naive ones are in ``default_tz``."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace(" ", "T", 1))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=default_tz)
+    return moment.astimezone(UTC)

@@ -1,0 +1,126 @@
+"""Feed XML bytes to an lxml target parser chunk by chunk, safely.
+
+Why ``huge_tree=False`` (measured with libxml2 2.14 / lxml 6.0): with a target
+parser libxml2 streams character data in pieces whatever ``huge_tree`` says, so a
+300 MB text node costs a few MB. ``huge_tree=True`` only lifts limits that matter
+for hostile files: it lets a 1 GB attribute value or CDATA section be built in
+memory (100 MB of CDATA took 316 MB RSS). Without it libxml2 caps those at
+10 MB; :func:`split_cdata` keeps long CDATA sections (Surefire writes
+``system-out`` as CDATA) under that cap by closing and reopening them at chunk
+boundaries, which does not change the text they carry. The splitter looks for
+ASCII markers, so in a UTF-16 file a CDATA section over 10 MB is refused as
+"too-large" instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from lxml import etree
+
+from testdash_engine.model import ParseError, RejectKind
+
+_OPEN = b"<![CDATA["
+_CLOSE = b"]]>"
+_COMMENT = b"<!--"
+_COMMENT_END = b"-->"
+_RESUME = b"]]><![CDATA["
+_NORMAL, _CDATA, _IN_COMMENT = 0, 1, 2
+
+
+def make_parser(target: Any) -> etree.XMLParser:
+    """Return a non-validating, non-resolving, offline XML parser feeding ``target``."""
+    return etree.XMLParser(
+        target=target,
+        # "internal", not False: with False the target sees "&amp;" in attribute
+        # values as "&#38;" (lxml 6 / libxml2 2.14). External entities stay
+        # unresolved, and internal ones cannot exist: any DOCTYPE is refused.
+        resolve_entities="internal",
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        recover=False,
+    )
+
+
+def _next_marker(buf: bytes, pos: int, limit: int, state: int) -> tuple[int, int]:
+    """Find the next state change at or after ``pos`` starting before ``limit``."""
+    if state == _CDATA:
+        i = buf.find(_CLOSE, pos, limit + 2)
+        return (i, i + 3) if i >= 0 else (-1, -1)
+    if state == _IN_COMMENT:
+        i = buf.find(_COMMENT_END, pos, limit + 2)
+        return (i, i + 3) if i >= 0 else (-1, -1)
+    c = buf.find(_OPEN, pos, limit + 8)
+    m = buf.find(_COMMENT, pos, limit + 3)
+    if m >= 0 and (c < 0 or m < c):
+        return m, m + 4
+    return (c, c + 9) if c >= 0 else (-1, -1)
+
+
+def split_cdata(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Re-chunk UTF-8/ASCII XML so that no CDATA section spans more than one chunk."""
+    state = _NORMAL
+    carry = b""
+    for chunk in chunks:
+        buf = carry + chunk if carry else chunk
+        # Markers starting in the last 9 bytes are looked at with the next chunk.
+        limit = len(buf) - len(_OPEN)
+        if limit <= 0:
+            carry = buf
+            continue
+        pos = 0
+        while True:
+            start, after = _next_marker(buf, pos, limit, state)
+            if start < 0:
+                break
+            pos = after
+            if state == _NORMAL:
+                state = _CDATA if buf[start + 2 : start + 3] == b"[" else _IN_COMMENT
+            else:
+                state = _NORMAL
+        cut = max(limit, pos)
+        if state == _CDATA:
+            # Never split a UTF-8 sequence: step back over continuation bytes.
+            while cut > pos and (buf[cut] & 0xC0) == 0x80:
+                cut -= 1
+            if cut > pos:
+                yield buf[:cut] + _RESUME
+                carry = buf[cut:]
+                continue
+        yield buf[:cut]
+        carry = buf[cut:]
+    if carry:
+        yield carry
+
+
+def _kind_of(message: str) -> RejectKind:
+    lowered = message.lower()
+    if "excessive depth" in lowered or "entity" in lowered and "loop" in lowered:
+        return "hostile"
+    if "amplification" in lowered:
+        return "hostile"
+    if "too big" in lowered or "limit exceeded" in lowered or "too long" in lowered:
+        return "too-large"
+    return "malformed"
+
+
+def syntax_error(exc: etree.LxmlError) -> ParseError:
+    """Turn an lxml error into a ParseError with the line and a fitting kind."""
+    line: int | None = getattr(exc, "lineno", None) or None
+    message = str(getattr(exc, "msg", None) or exc) or type(exc).__name__
+    return ParseError(message, line=line, kind=_kind_of(message))
+
+
+def feed(parser: etree.XMLParser, chunks: Iterator[bytes]) -> Iterator[None]:
+    """Feed every chunk then close; yields after each chunk so callers can drain."""
+    try:
+        for chunk in chunks:
+            parser.feed(chunk)
+            yield None
+        parser.close()
+    except etree.LxmlError as exc:
+        raise syntax_error(exc) from None
+    yield None
