@@ -13,9 +13,8 @@ import itertools
 import os
 import pathlib
 import shutil
-import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -76,17 +75,29 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
 
 
 @pytest.fixture
-def pg_url(request: pytest.FixtureRequest, pg_server_url: str) -> Iterator[str]:
-    """A fresh migrated PostgreSQL database for this test."""
-    template = request.getfixturevalue("pg_template")
-    name = f"t_{os.getpid()}_{next(_counter)}"
+def make_pg_database(pg_server_url: str, pg_template: str) -> Iterator[Callable[[], str]]:
+    """A factory of fresh migrated PostgreSQL databases, dropped after the test."""
     admin = sa.create_engine(pg_server_url, isolation_level="AUTOCOMMIT")
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"t_{os.getpid()}_{next(_counter)}"
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE {name} TEMPLATE {pg_template}"))
+        made.append(name)
+        return make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
+
+    yield make
     with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name} TEMPLATE {template}"))
-    yield make_url(pg_server_url).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        for name in made:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
     admin.dispose()
+
+
+@pytest.fixture
+def pg_url(make_pg_database: Callable[[], str]) -> str:
+    """A fresh migrated PostgreSQL database for this test."""
+    return make_pg_database()
 
 
 @pytest.fixture
@@ -105,7 +116,9 @@ def database_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def app(database_url: str, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+def app(
+    database_url: str, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[object]:
     """The engine app on this test's database, with an app context pushed."""
     monkeypatch.setenv("TESTDASH_INSTANCE_PATH", str(tmp_path / "instance"))
     from testdash_engine import create_app
@@ -131,19 +144,3 @@ def db(app: object) -> object:
 def runner(app: object) -> object:
     """A CLI runner for the engine's commands inside the test app."""
     return app.test_cli_runner()  # type: ignore[attr-defined]
-
-
-@pytest.fixture
-def engine_env(database_url: str, tmp_path: pathlib.Path) -> dict[str, str]:
-    """Environment for running ``testdash-engine`` as a real subprocess on this test's database."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "DATABASE_URL"))}
-    env.update(
-        FLASK_CONFIG="testing",
-        TEST_DATABASE_URL=database_url,
-        TESTDASH_INSTANCE_PATH=str(tmp_path / "instance"),
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-ENGINE = [sys.executable, "-m", "testdash_engine"]

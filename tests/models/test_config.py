@@ -106,7 +106,8 @@ def test_production_fails_when_the_app_is_made_not_at_import(monkeypatch, tmp_pa
 def test_unreadable_secret_file_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="POSTGRES_PASS_FILE"):
         ProductionConfig.database_url(
-            "/x", {**POSTGRES_ENV, "POSTGRES_PASS": "", "POSTGRES_PASS_FILE": str(tmp_path / "nope")}
+            "/x",
+            {**POSTGRES_ENV, "POSTGRES_PASS": "", "POSTGRES_PASS_FILE": str(tmp_path / "nope")},
         )
 
 

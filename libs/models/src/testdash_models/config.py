@@ -92,7 +92,9 @@ class Config:
         return "sqlite:///" + os.path.join(instance_path, f"data-{cls.NAME}.sqlite")
 
     @classmethod
-    def resolve(cls, instance_path: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    def resolve(
+        cls, instance_path: str, environ: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
         """Settings read when an app is made: the database URL and pool options."""
         environ = os.environ if environ is None else environ
         settings: dict[str, Any] = {}

@@ -45,9 +45,7 @@ class Result(db.Model):  # type: ignore[name-defined,misc]
 
     __tablename__ = "results"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('passed', 'failed', 'error', 'skipped')", name="status"
-        ),
+        CheckConstraint("status IN ('passed', 'failed', 'error', 'skipped')", name="status"),
         Index("ix_results_test_case_run", "test_case_id", "run_id"),
         Index("ix_results_run_status", "run_id", "status"),
         Index("ix_results_file", "file_id"),

@@ -6,7 +6,10 @@ from testdash_engine.persist.queue import (
     claim_next,
     enqueue,
     expire_queue,
+    finish_job,
+    finish_run,
     get_server,
+    mark_scanned,
     purge_queue,
     queue_counts,
     server_lock,
@@ -16,6 +19,7 @@ from testdash_engine.persist.queue import (
     upsert_run,
 )
 from testdash_engine.persist.results import (
+    DatabaseGone,
     FileCounts,
     KnownCases,
     existing_files,
@@ -26,6 +30,7 @@ from testdash_engine.persist.results import (
 
 __all__ = [
     "Claim",
+    "DatabaseGone",
     "FileCounts",
     "KnownCases",
     "ServerBusy",
@@ -33,6 +38,9 @@ __all__ = [
     "enqueue",
     "existing_files",
     "expire_queue",
+    "finish_run",
+    "finish_job",
+    "mark_scanned",
     "get_server",
     "purge_queue",
     "queue_counts",

@@ -14,7 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, delete, func, select, text, update
+from sqlalchemy import Connection, Engine, and_, delete, func, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from testdash_models.models import File, IngestJob, QueueItem, Run, Server
 from testdash_models.models.types import utcnow
@@ -22,16 +23,26 @@ from testdash_models.models.types import utcnow
 from testdash_engine.discover import META_FIELDS, RunSpec
 
 
-def get_server(session: Session, name: str, root: str | None = None) -> Server:
-    """The server named NAME, created on first sight; ROOT is remembered when given."""
+def get_server(
+    session: Session, name: str, root: str | None = None, timezone: str | None = None
+) -> Server:
+    """The server named NAME, created on first sight; remembers ROOT and TIMEZONE when given."""
     server = session.scalar(select(Server).where(Server.name == name))
     if server is None:
-        server = Server(name=name, root=root)
+        server = Server(name=name, root=root, timezone=timezone or "UTC")
         session.add(server)
         session.flush()
-    elif root is not None and server.root != root:
+    if root is not None:
         server.root = root
+    if timezone:
+        server.timezone = timezone
     return server
+
+
+def mark_scanned(session: Session, server: Server) -> None:
+    """Remember when the server was last scanned, and commit the scan."""
+    server.last_scan_at = utcnow()
+    session.commit()
 
 
 def stored_fingerprints(session: Session, server_id: int) -> dict[str, tuple[int, int]]:
@@ -45,9 +56,14 @@ def stored_fingerprints(session: Session, server_id: int) -> dict[str, tuple[int
 
 
 def enqueue(
-    session: Session, server: Server, spec: RunSpec, *, root: str | None, ttl: timedelta,
+    session: Session,
+    server: Server,
+    spec: RunSpec,
+    *,
+    root: str | None,
+    ttl: timedelta,
     source: str = "scan",
-) -> bool:  # fmt: skip
+) -> bool:
     """Queue a run, or refresh the live item of the same run; True when a new item was made."""
     live = session.scalar(
         select(QueueItem).where(
@@ -78,7 +94,7 @@ def expire_queue(session: Session, now: datetime | None = None) -> int:
 
 
 def purge_queue(session: Session, ttl_over: timedelta) -> int:
-    """The article's clean-up: delete pending items whose time to live is more than TTL_OVER away."""
+    """The article's clean-up: delete pending items whose time to live is over TTL_OVER away."""
     result = session.execute(
         delete(QueueItem).where(
             QueueItem.state == "pending", QueueItem.time_to_live > utcnow() + ttl_over
@@ -89,9 +105,7 @@ def purge_queue(session: Session, ttl_over: timedelta) -> int:
 
 def upsert_run(session: Session, server: Server, item: QueueItem) -> Run:
     """The run for a queue item, created on first ingest; manifest metadata wins over blanks."""
-    run = session.scalar(
-        select(Run).where(Run.server_id == server.id, Run.run_dir == item.run_dir)
-    )
+    run = session.scalar(select(Run).where(Run.server_id == server.id, Run.run_dir == item.run_dir))
     if run is None:
         run = Run(server_id=server.id, run_dir=item.run_dir, started_at=item.started_at)
         session.add(run)
@@ -137,7 +151,9 @@ def server_lock(session: Session, server_name: str) -> Iterator[Connection | Non
     if session.get_bind().dialect.name != "postgresql":
         yield None
         return
-    with session.get_bind().connect() as lock:
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    with engine.connect() as lock:
         got = lock.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": advisory_key(server_name)})
         lock.commit()
         if not got:
@@ -145,9 +161,14 @@ def server_lock(session: Session, server_name: str) -> Iterator[Connection | Non
         try:
             yield lock
         finally:
-            lock.rollback()
-            lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": advisory_key(server_name)})
-            lock.commit()
+            try:
+                lock.rollback()
+                lock.execute(
+                    text("SELECT pg_advisory_unlock(:k)"), {"k": advisory_key(server_name)}
+                )
+                lock.commit()
+            except DBAPIError:
+                pass  # the connection is gone, and with it the lock and any claim
 
 
 class ServerBusy(Exception):
@@ -191,11 +212,42 @@ def servers_with_work(session: Session, name: str | None = None) -> list[Server]
 
 
 def start_job(session: Session, server: Server | None, host: str) -> IngestJob:
-    """An ingest-job row, committed at once so a killed engine still leaves a trace."""
+    """An ingest-job row, committed at once so a killed engine still leaves a trace.
+
+    The caller holds the server's lock, so a job of this server still 'running' was
+    left by an engine that was killed: it is closed as failed.
+    """
+    if server is not None:
+        session.execute(
+            update(IngestJob)
+            .where(IngestJob.server_id == server.id, IngestJob.outcome == "running")
+            .values(
+                outcome="failed", finished_at=utcnow(), error="the engine stopped before finishing"
+            )
+        )
     job = IngestJob(server_id=server.id if server else None, host=host, outcome="running")
     session.add(job)
     session.commit()
     return job
+
+
+def finish_job(
+    session: Session, job: IngestJob, server: Server, figures: dict[str, int], *, failed: bool
+) -> None:
+    """Close an ingest job with its figures; the server's last ingest moves with it."""
+    for name, value in figures.items():
+        setattr(job, name, value)
+    job.outcome = "partial" if failed or job.files_rejected else "success"
+    job.finished_at = server.last_ingest_at = server.last_success_at = utcnow()
+    session.commit()
+
+
+def finish_run(session: Session, run: Run) -> None:
+    """Set the run's duration from its start and end, once all its files are in."""
+    session.refresh(run)
+    if run.started_at and run.finished_at:
+        run.duration = max((run.finished_at - run.started_at).total_seconds(), 0.0)
+    session.commit()
 
 
 def queue_counts(session: Session) -> dict[str, int]:

@@ -21,9 +21,23 @@ from testdash_engine.model import STATUSES, CaseResult, ParseIssue, Rejection, t
 
 COUNT_COLUMNS = ("passed", "failed", "errors", "skipped", "flaky")
 RESULT_COLUMNS = (
-    "run_id", "file_id", "test_case_id", "ordinal", "status", "attempt", "final", "flaky",
-    "duration", "started_at", "message", "type", "trace", "stdout", "stderr", "truncated",
-)  # fmt: skip
+    "run_id",
+    "file_id",
+    "test_case_id",
+    "ordinal",
+    "status",
+    "attempt",
+    "final",
+    "flaky",
+    "duration",
+    "started_at",
+    "message",
+    "type",
+    "trace",
+    "stdout",
+    "stderr",
+    "truncated",
+)
 
 
 @dataclass(slots=True)
@@ -61,6 +75,10 @@ class FileCounts:
                 self.finished_at = end
 
 
+class DatabaseGone(Exception):
+    """The connection died under COPY."""
+
+
 class KnownCases:
     """Test-case keys this process has seen committed, so the catalogue is not re-sent."""
 
@@ -87,15 +105,18 @@ def store_file(
     existing: File | None,
     known: KnownCases,
     batch_size: int,
-    detection: Any = None,
 ) -> tuple[File, FileCounts]:
-    """Store the results of one file in the current transaction; the caller commits."""
+    """Store the results of one file in the current transaction; the caller commits.
+
+    STREAM is read to its end here; when it is a ReportReader its fingerprint and
+    detected format are recorded on the file row.
+    """
     row = _file_row(session, run, stat, existing)
     old = _old_counts(existing)
     if existing is not None:
         session.execute(delete(Result).where(Result.file_id == row.id))
     counts = FileCounts()
-    cases = (item for item in stream if not _is_issue(item, counts))
+    cases = _only_cases(stream, counts)
     writer = _copy_batch if session.get_bind().dialect.name == "postgresql" else _insert_batch
     ordinal = itertools.count()
     while True:
@@ -109,15 +130,32 @@ def store_file(
             break
     row.status = "accepted"
     row.reason = row.reason_line = None
+    row.sha256 = getattr(stream, "sha256", None)
+    detection = getattr(stream, "detection", None)
+    row.format = detection.format if detection else None
+    row.dialect = detection.dialect if detection else None
     _apply_counts(row, counts)
-    _move_run_totals(session, run, old, counts, accepted=1 - _was_accepted(existing), rejected=-_was_rejected(existing))
+    _move_run_totals(
+        session,
+        run,
+        old,
+        counts,
+        accepted=1 - _was_accepted(existing),
+        rejected=-_was_rejected(existing),
+    )
     return row, counts
 
 
 def reject_file(
-    session: Session, run: Run, stat: FileStat, rejection: Rejection, *, existing: File | None,
-    sha256: str | None = None, format: str | None = None,
-) -> File:  # fmt: skip
+    session: Session,
+    run: Run,
+    stat: FileStat,
+    rejection: Rejection,
+    *,
+    existing: File | None,
+    sha256: str | None = None,
+    format: str | None = None,
+) -> File:
     """Record a file as rejected (or skipped, when it is no test report) with its reason."""
     row = _file_row(session, run, stat, existing)
     old = _old_counts(existing)
@@ -131,9 +169,13 @@ def reject_file(
     _apply_counts(row, FileCounts())
     now_rejected = 1 if row.status == "rejected" else 0
     _move_run_totals(
-        session, run, old, FileCounts(),
-        accepted=-_was_accepted(existing), rejected=now_rejected - _was_rejected(existing),
-    )  # fmt: skip
+        session,
+        run,
+        old,
+        FileCounts(),
+        accepted=-_was_accepted(existing),
+        rejected=now_rejected - _was_rejected(existing),
+    )
     return row
 
 
@@ -217,14 +259,20 @@ def _move_run_totals(
     )
 
 
-def _is_issue(item: CaseResult | ParseIssue, counts: FileCounts) -> bool:
-    if isinstance(item, ParseIssue):
-        counts.issues.append(item)
-        return True
-    return False
+def _only_cases(
+    stream: Iterable[CaseResult | ParseIssue], counts: FileCounts
+) -> Iterator[CaseResult]:
+    """The results of a stream; its notes are kept on the counts."""
+    for item in stream:
+        if isinstance(item, ParseIssue):
+            counts.issues.append(item)
+        else:
+            yield item
 
 
-def _case_key(case: CaseResult, new_cases: dict[int, tuple[str, str, str]], known: KnownCases) -> int:
+def _case_key(
+    case: CaseResult, new_cases: dict[int, tuple[str, str, str]], known: KnownCases
+) -> int:
     key = test_case_key(case.suite, case.classname, case.name)
     if key not in known.committed and key not in known.pending:
         new_cases[key] = case.identity
@@ -235,22 +283,25 @@ def _upsert_test_cases(session: Session, new_cases: dict[int, tuple[str, str, st
     if not new_cases:
         return
     rows = [{"id": k, "suite": s, "classname": c, "name": n} for k, (s, c, n) in new_cases.items()]
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        stmt = pg_insert(TestCase).on_conflict_do_nothing(index_elements=["id"])
+        session.execute(pg_insert(TestCase).on_conflict_do_nothing(index_elements=["id"]), rows)
     else:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        stmt = sqlite_insert(TestCase).on_conflict_do_nothing(index_elements=["id"])
-    session.execute(stmt, rows)
+        session.execute(sqlite_insert(TestCase).on_conflict_do_nothing(index_elements=["id"]), rows)
 
 
 def _insert_batch(
-    session: Session, run_id: int, file_id: int, batch: Iterable[CaseResult],
-    ordinal: Iterator[int], counts: FileCounts, known: KnownCases,
-) -> dict[int, tuple[str, str, str]]:  # fmt: skip
+    session: Session,
+    run_id: int,
+    file_id: int,
+    batch: Iterable[CaseResult],
+    ordinal: Iterator[int],
+    counts: FileCounts,
+    known: KnownCases,
+) -> dict[int, tuple[str, str, str]]:
     """Portable path (SQLite): executemany of plain inserts."""
     new_cases: dict[int, tuple[str, str, str]] = {}
     rows = []
@@ -258,15 +309,24 @@ def _insert_batch(
         counts.add(case_)
         rows.append(
             {
-                "run_id": run_id, "file_id": file_id, "ordinal": next(ordinal),
-                "test_case_id": _case_key(case_, new_cases, known), "status": case_.status,
-                "attempt": case_.attempt, "final": case_.final, "flaky": case_.flaky,
-                "duration": case_.duration, "started_at": case_.started_at,
-                "message": _clean(case_.message), "type": _clean(case_.type, 512),
-                "trace": _clean(case_.trace), "stdout": _clean(case_.stdout),
-                "stderr": _clean(case_.stderr), "truncated": case_.truncated,
+                "run_id": run_id,
+                "file_id": file_id,
+                "ordinal": next(ordinal),
+                "test_case_id": _case_key(case_, new_cases, known),
+                "status": case_.status,
+                "attempt": case_.attempt,
+                "final": case_.final,
+                "flaky": case_.flaky,
+                "duration": case_.duration,
+                "started_at": case_.started_at,
+                "message": _clean(case_.message),
+                "type": _clean(case_.type, 512),
+                "trace": _clean(case_.trace),
+                "stdout": _clean(case_.stdout),
+                "stderr": _clean(case_.stderr),
+                "truncated": case_.truncated,
             }
-        )  # fmt: skip
+        )
     if rows:
         session.execute(insert(Result), rows)
     known.pending |= new_cases.keys()
@@ -282,7 +342,9 @@ def _clean(text: str | None, cap: int | None = None) -> str | None:
     return text[:cap] if cap else text
 
 
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": "\ufffd"})
+_COPY_ESCAPES = str.maketrans(
+    {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": "\ufffd"}
+)
 
 
 _NULL = "\\N"
@@ -298,16 +360,22 @@ class _CopySource:
     def __init__(self, lines: Iterator[str]) -> None:
         self.lines = lines
         self.buffer = b""
+        self.error: BaseException | None = None
 
     def read(self, size: int = 65536) -> bytes:
         parts = [self.buffer]
         length = len(self.buffer)
-        for line in self.lines:
-            data = line.encode("utf-8", "replace")
-            parts.append(data)
-            length += len(data)
-            if length >= size:
-                break
+        try:
+            for line in self.lines:
+                data = line.encode("utf-8", "replace")
+                parts.append(data)
+                length += len(data)
+                if length >= size:
+                    break
+        except BaseException as exc:
+            # psycopg2 reports any error raised here as QueryCanceled; keep the real one.
+            self.error = exc
+            raise
         chunk = b"".join(parts)
         self.buffer = chunk[size:]
         return chunk[:size]
@@ -316,9 +384,14 @@ class _CopySource:
 
 
 def _copy_batch(
-    session: Session, run_id: int, file_id: int, batch: Iterable[CaseResult],
-    ordinal: Iterator[int], counts: FileCounts, known: KnownCases,
-) -> dict[int, tuple[str, str, str]]:  # fmt: skip
+    session: Session,
+    run_id: int,
+    file_id: int,
+    batch: Iterable[CaseResult],
+    ordinal: Iterator[int],
+    counts: FileCounts,
+    known: KnownCases,
+) -> dict[int, tuple[str, str, str]]:
     """PostgreSQL path: one COPY per batch through the session's own connection."""
     new_cases: dict[int, tuple[str, str, str]] = {}
     prefix = f"{run_id}\t{file_id}\t"
@@ -339,10 +412,24 @@ def _copy_batch(
 
     raw = session.connection().connection.dbapi_connection
     assert raw is not None
-    with raw.cursor() as cursor:
+    source = _CopySource(lines())
+    cursor: Any = raw.cursor()
+    try:
         cursor.copy_expert(
-            f"COPY results ({', '.join(RESULT_COLUMNS)}) FROM STDIN", _CopySource(lines()), size=65536
+            f"COPY results ({', '.join(RESULT_COLUMNS)}) FROM STDIN", source, size=65536
         )
+    except Exception as exc:
+        if source.error is not None:
+            raise source.error from None
+        if raw.closed:
+            # psycopg2 raised outside SQLAlchemy: tell the pool this connection is dead.
+            session.connection().invalidate(exc)
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            raise DatabaseGone(reason) from exc
+        raise
+    finally:
+        if not raw.closed:
+            cursor.close()
     known.pending |= new_cases.keys()
     return new_cases
 

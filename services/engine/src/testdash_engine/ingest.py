@@ -1,0 +1,301 @@
+"""Scan volumes into the queue, and ingest the queue: the engine's two halves."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import psycopg2
+from sqlalchemy import Connection
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import Session
+from testdash_models.models import File, QueueItem, Run, Server
+
+from testdash_engine import persist
+from testdash_engine.discover import MANIFEST, FileStat, RunSpec, find_runs, list_files
+from testdash_engine.formats import ReportReader
+from testdash_engine.model import Limits, ParseContext, ParseError, Rejection
+
+log = logging.getLogger("testdash.engine")
+# The database cannot be reached: stop, nothing else can be stored. psycopg2's own
+# classes appear on the COPY path, outside SQLAlchemy's wrapping.
+DB_GONE: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    psycopg2.OperationalError,
+    psycopg2.InterfaceError,
+    persist.DatabaseGone,
+)
+Progress = Callable[[str, int], None]
+
+
+@dataclass(slots=True)
+class ScanStats:
+    """What one scan saw and queued."""
+
+    runs_seen: int = 0
+    runs_queued: int = 0
+    runs_unchanged: int = 0
+    files_seen: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class IngestStats:
+    """What one ingest did, added up over servers."""
+
+    runs: int = 0
+    files_seen: int = 0
+    files_new: int = 0
+    files_changed: int = 0
+    files_unchanged: int = 0
+    files_rejected: int = 0
+    results_written: int = 0
+    expired: int = 0
+    failed_items: list[str] = field(default_factory=list)
+    busy_servers: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Nothing failed and nothing was rejected in this ingest."""
+        return not self.failed_items and not self.files_rejected
+
+
+def scan_root(
+    session: Session,
+    server_name: str,
+    root: str,
+    *,
+    depth: int,
+    ttl: timedelta,
+    timezone: str | None = None,
+) -> ScanStats:
+    """Walk ROOT, queue runs that are new or have new or changed files."""
+    root = os.path.abspath(root)
+    server = persist.get_server(session, server_name, root, timezone)
+    stored = persist.stored_fingerprints(session, server.id)
+    stats = ScanStats()
+    for spec in find_runs(root, depth):
+        stats.runs_seen += 1
+        listing = list_files(spec, root)
+        stats.files_seen += len(listing.files)
+        changed = (
+            spec.problem is not None
+            or bool(listing.errors)
+            or any(stored.get(f.full_name) != (f.size, f.mtime_ns) for f in listing.files)
+        )
+        if not changed:
+            stats.runs_unchanged += 1
+            continue
+        if spec.problem:
+            stats.problems.append(f"{spec.run_dir}: {spec.problem}")
+        persist.enqueue(session, server, spec, root=root, ttl=ttl)
+        stats.runs_queued += 1
+    persist.mark_scanned(session, server)
+    return stats
+
+
+def scan_schedule(
+    session: Session, specs: list[RunSpec], server_name: str, *, ttl: timedelta
+) -> ScanStats:
+    """Queue the runs of a schedule file (the article's ``queue_file.json``)."""
+    server = persist.get_server(session, server_name)
+    for spec in specs:
+        persist.enqueue(session, server, spec, root=None, ttl=ttl, source="schedule")
+    persist.mark_scanned(session, server)
+    return ScanStats(runs_seen=len(specs), runs_queued=len(specs))
+
+
+JOB_FIGURES = (
+    "files_seen",
+    "files_new",
+    "files_changed",
+    "files_unchanged",
+    "files_rejected",
+    "results_written",
+    "runs",
+)
+
+
+class Ingestor:
+    """Works through the queue, one server at a time, one transaction per file."""
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        limits: Limits,
+        batch_size: int,
+        default_tz: str,
+        progress: Progress | None = None,
+    ) -> None:
+        self.session = session
+        self.limits = limits
+        self.batch_size = batch_size
+        self.default_tz = default_tz
+        self.progress = progress
+        self.known = persist.KnownCases()
+        self.stats = IngestStats()
+
+    def run(self, server_name: str | None = None) -> IngestStats:
+        """Expire old items, then ingest every server with work (only SERVER_NAME if given)."""
+        self.stats.expired = persist.expire_queue(self.session)
+        self.session.commit()
+        for server in persist.servers_with_work(self.session, server_name):
+            try:
+                with persist.server_lock(self.session, server.name) as lock:
+                    self._server(server, lock)
+            except persist.ServerBusy:
+                log.info("server %s is being ingested by another engine; skipped", server.name)
+                self.stats.busy_servers.append(server.name)
+        return self.stats
+
+    def _server(self, server: Server, lock: Connection | None) -> None:
+        job = persist.start_job(self.session, server, socket.gethostname())
+        before = {name: getattr(self.stats, name) for name in JOB_FIGURES}
+        failures_before = len(self.stats.failed_items)
+        ctx = ParseContext(limits=self.limits, default_tz=_zone(server.timezone or self.default_tz))
+        while (claim := persist.claim_next(self.session, server.id, lock)) is not None:
+            item = self.session.get(QueueItem, claim.item_id)
+            assert item is not None
+            try:
+                self._item(server, item, ctx)
+            except DB_GONE:
+                raise
+            except Exception as exc:
+                # One bad run must not stop the others; the item keeps the reason.
+                self.session.rollback()
+                self.known.rollback()
+                if not isinstance(exc, (OSError, ItemError)):
+                    log.exception("unexpected error ingesting %s:%s", server.name, item.run_dir)
+                self.stats.failed_items.append(f"{server.name}:{item.run_dir}: {exc}")
+                claim.finish(self.session, "failed", f"{type(exc).__name__}: {exc}"[:4000])
+                continue
+            claim.finish(self.session, "done")
+            self.stats.runs += 1
+        figures = {name: getattr(self.stats, name) - before[name] for name in JOB_FIGURES}
+        figures["runs_ingested"] = figures.pop("runs")
+        failed = len(self.stats.failed_items) > failures_before
+        persist.finish_job(self.session, job, server, figures, failed=failed)
+
+    def _item(self, server: Server, item: QueueItem, ctx: ParseContext) -> None:
+        run = persist.upsert_run(self.session, server, item)
+        self.session.commit()
+        path = os.path.join(item.root, item.run_dir) if item.root else item.run_dir
+        if not os.path.isdir(path):
+            raise ItemError(f"run directory {path} is gone or not a directory")
+        listing = list_files(RunSpec(item.run_dir, path), item.root)
+        stored = persist.existing_files(self.session, run.id)
+        problems = list(listing.errors)
+        if item.last_error and item.last_error.startswith(MANIFEST):
+            problems.append((f"{item.run_dir}/{MANIFEST}", item.last_error))
+        for name, reason in problems:
+            stat = FileStat(
+                os.path.join(path, name), name, os.path.dirname(name), os.path.basename(name), 0, 0
+            )
+            self._reject(run, stat, Rejection("unreadable", reason), stored.get(name))
+        for stat in listing.files:
+            self.stats.files_seen += 1
+            written = self._file(run, stat, stored.get(stat.full_name), ctx)
+            if self.progress:
+                self.progress(stat.full_name, written)
+        persist.finish_run(self.session, run)
+
+    def _file(self, run: Run, stat: FileStat, existing: File | None, ctx: ParseContext) -> int:
+        """Ingest one file unless unchanged; returns the result rows written."""
+        if existing is not None and (existing.file_size, existing.mtime_ns) == (
+            stat.size,
+            stat.mtime_ns,
+        ):
+            self.stats.files_unchanged += 1
+            return 0
+        if existing is not None and existing.sha256:
+            try:
+                digest = sha256_file(stat.path)
+            except OSError as exc:
+                self._reject(run, stat, Rejection("unreadable", _os_reason(exc)), existing)
+                return 0
+            if digest == existing.sha256:
+                persist.touch_file(self.session, existing, stat)
+                self.session.commit()
+                self.stats.files_unchanged += 1
+                return 0
+        reader = ReportReader(stat.path, ctx)
+        try:
+            _, counts = persist.store_file(
+                self.session,
+                run,
+                stat,
+                reader,
+                existing=existing,
+                known=self.known,
+                batch_size=self.batch_size,
+            )
+            self.session.commit()
+            self.known.commit()
+        except ParseError as exc:
+            self.session.rollback()
+            self.known.rollback()
+            self._reject(run, stat, exc.rejection, existing, sha256=reader.sha256)
+            return 0
+        self.stats.results_written += counts.results
+        if existing is None:
+            self.stats.files_new += 1
+        else:
+            self.stats.files_changed += 1
+        return counts.results
+
+    def _reject(
+        self,
+        run: Run,
+        stat: FileStat,
+        rejection: Rejection,
+        existing: File | None,
+        sha256: str | None = None,
+    ) -> None:
+        unchanged = (
+            existing is not None
+            and existing.status != "accepted"
+            and (
+                existing.reason == rejection.reason[:4000]
+                and (existing.file_size, existing.mtime_ns) == (stat.size, stat.mtime_ns)
+            )
+        )
+        if unchanged:
+            return
+        persist.reject_file(self.session, run, stat, rejection, existing=existing, sha256=sha256)
+        self.session.commit()
+        if rejection.kind != "not-a-report":
+            self.stats.files_rejected += 1
+        log.warning("rejected %s: %s", stat.full_name, rejection)
+
+
+class ItemError(Exception):
+    """A queue item that cannot be worked on (its directory is gone)."""
+
+
+def sha256_file(path: str) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        log.warning("unknown time zone %r; using UTC", name)
+        return ZoneInfo("UTC")
+
+
+def _os_reason(exc: OSError) -> str:
+    return f"cannot read: {exc.strerror or exc}"
