@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 TEMPLATE = "testdash_template"
+SUMMARY_LINES: list[str] = []
 _counter = itertools.count()
 
 
@@ -144,3 +145,15 @@ def db(app: object) -> object:
 def runner(app: object) -> object:
     """A CLI runner for the engine's commands inside the test app."""
     return app.test_cli_runner()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def report_line() -> Callable[[str], None]:
+    """Add a line to the end-of-run summary (conformance figures CI should print)."""
+    return SUMMARY_LINES.append
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the lines tests asked for, even under -q."""
+    for line in SUMMARY_LINES:
+        terminalreporter.write_line(line)

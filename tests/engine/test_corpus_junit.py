@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import pathlib
 import re
 from collections import Counter
@@ -11,7 +12,11 @@ import pytest
 from testdash_engine.formats import ReportReader, summarize
 from testdash_engine.model import CaseResult, ParseError
 
-CORPUS = pathlib.Path("/work/shared/corpus")
+# CI has shared/ beside the clone; TESTDASH_CORPUS points elsewhere.
+CORPUS = pathlib.Path(
+    os.environ.get("TESTDASH_CORPUS")
+    or pathlib.Path(__file__).resolve().parents[3] / "shared" / "corpus"
+)
 MANIFEST = CORPUS / "manifest.tsv"
 
 pytestmark = pytest.mark.skipif(not MANIFEST.exists(), reason="corpus not mounted")
@@ -68,7 +73,7 @@ def compare(expected, ours):
     return all(e == "-" or int(e) == o for e, o in zip(expected.split("/"), ours, strict=True))
 
 
-def test_corpus_junit_files_accepted_or_rejected_and_goldens_match():
+def test_corpus_junit_files_accepted_or_rejected_and_goldens_match(report_line):
     tally = Counter()
     problems = []
     for row in rows():
@@ -103,8 +108,8 @@ def test_corpus_junit_files_accepted_or_rejected_and_goldens_match():
         else:
             tally["golden mismatched"] += 1
             problems.append(f"{rel}: expected {row['expected_counts']} got {ours}")
-    print(
-        f"\ncorpus junit: {tally['accepted']} accepted / {tally['rejected']} rejected / "
+    report_line(
+        f"corpus junit: {tally['accepted']} accepted / {tally['rejected']} rejected / "
         f"{tally['golden matched']} golden matched / {tally['golden mismatched']} golden "
         f"mismatched ({tally['golden allowed']} allow-listed)"
     )
