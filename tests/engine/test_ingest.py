@@ -324,3 +324,52 @@ def test_run_directory_gone_before_ingest_fails_that_item_only(runner, db, tmp_p
 @pytest.mark.parametrize("status_cmd", [["status"], ["queue", "list"], ["files", "list"]])
 def test_listing_commands_work_on_an_empty_database(runner, status_cmd):
     assert invoke(runner, *status_cmd).exit_code == 0
+
+
+def test_awkward_text_round_trips_exactly_through_the_database(runner, db, tmp_path):
+    message = 'tab\there back\\slash \\N not null, CR\r\nLF\n"quotes" <b> ünïcödé 🚀'
+    trace = "line 1\n\tline 2 \\t literal\nend\\"
+    run = tmp_path / "vol" / "r1"
+    run.mkdir(parents=True)
+    from xml.sax.saxutils import escape, quoteattr
+
+    stdout = escape("out with a backslash at the end\\")
+    (run / "t.xml").write_text(
+        f'<testsuite name="s"><testcase classname="c" name="n\\t1">'
+        f"<failure message={quoteattr(message)}>{escape(trace)}</failure>"
+        f"<system-out>{stdout}</system-out></testcase></testsuite>",
+        encoding="utf-8",
+    )
+    assert invoke(runner, "run", "--server", "s", "--root", str(tmp_path / "vol")).exit_code == 0
+    stored = db.session.scalar(select(Result))
+    # XML normalises CR LF in attribute values to spaces; compare with what the parser gives
+    from testdash_engine.formats import ReportReader
+
+    parsed = next(iter(ReportReader(str(run / "t.xml"))))
+    assert (stored.message, stored.trace, stored.stdout) == (
+        parsed.message,
+        parsed.trace,
+        parsed.stdout,
+    )
+    assert stored.trace == trace
+    assert db.session.scalar(select(TestCase.name)) == "n\\t1"
+
+
+def test_many_small_files_and_a_file_larger_than_a_batch(runner, db, tmp_path, junit_report):
+    run = tmp_path / "vol" / "r1"
+    run.mkdir(parents=True)
+    for n in range(12):
+        shutil.copy(junit_report, run / f"small-{n}.xml")
+    cases = "".join(f'<testcase classname="big" name="t{n}"/>' for n in range(700))
+    (run / "big.xml").write_text(f'<testsuite name="big">{cases}</testsuite>')
+    result = invoke(
+        runner, "run", "--server", "s", "--root", str(tmp_path / "vol"), "--batch-size", "250"
+    )
+    assert result.exit_code == 0, result.output
+    per_file = sum(expected_counts(25, 5).values())
+    assert count(db, Result) == 12 * per_file + 700
+    big = db.session.scalar(select(File).where(File.file_name == "big.xml"))
+    assert big.tests == 700 and count(db, Result, Result.file_id == big.id) == 700
+    ordinals = sorted(db.session.scalars(select(Result.ordinal).where(Result.file_id == big.id)))
+    assert ordinals == list(range(700))
+    run_totals_match_results(db)

@@ -65,6 +65,21 @@ def scan_all(url: str, tmp_path: pathlib.Path, root: pathlib.Path) -> None:
         assert done.returncode == 0, done.stderr
 
 
+def wait_for_files(url: str, proc: subprocess.Popen, at_least: int, timeout: float = 60) -> None:
+    """Wait until the engine has committed AT_LEAST file rows (so a cut lands mid-ingest)."""
+    engine_ = sa.create_engine(url)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            with engine_.connect() as conn:
+                if conn.scalar(sa.text("SELECT count(*) FROM files")) >= at_least:
+                    return
+            time.sleep(0.02)
+    finally:
+        engine_.dispose()
+    raise AssertionError(f"the engine ended or stalled before {at_least} files were stored")
+
+
 def snapshot(url: str) -> dict:
     """What a user would see: every file's status and counts, every run's totals, every result row."""
     engine_ = sa.create_engine(url)
@@ -135,15 +150,18 @@ def test_two_ingest_processes_on_one_queue_store_each_result_once(make_pg_databa
 def test_engine_killed_at_random_points_then_rerun_equals_a_clean_ingest(
     make_pg_database, tmp_path
 ):
-    root = synthetic_tree(tmp_path / "vol", servers=2, runs=8, files=3, cases=300)
+    root = synthetic_tree(tmp_path / "vol", servers=2, runs=8, files=4, cases=300)
     reference, victim = make_pg_database(), make_pg_database()
     scan_all(reference, tmp_path, root)
     assert run_engine(reference, tmp_path, "ingest").returncode == 0
     scan_all(victim, tmp_path, root)
     rng = random.Random(20261124)
+    stored = 0
     for _ in range(5):
         proc = engine(victim, tmp_path, "ingest")
-        time.sleep(rng.uniform(0.8, 3.0))  # past start-up, somewhere inside the ingest
+        stored += rng.randint(1, 8)  # each round a few more files in, then the kill
+        wait_for_files(victim, proc, stored)
+        time.sleep(rng.uniform(0, 0.05))
         proc.send_signal(signal.SIGKILL)
         proc.communicate()
         assert_consistent(victim)
@@ -156,15 +174,15 @@ def test_engine_killed_at_random_points_then_rerun_equals_a_clean_ingest(
 def test_database_gone_mid_ingest_exits_3_and_the_next_run_completes(
     make_pg_database, pg_server_url, tmp_path
 ):
-    root = synthetic_tree(tmp_path / "vol", servers=1, runs=12, files=3, cases=300)
+    root = synthetic_tree(tmp_path / "vol", servers=1, runs=20, files=4, cases=300)
     reference, victim = make_pg_database(), make_pg_database()
     scan_all(reference, tmp_path, root)
     assert run_engine(reference, tmp_path, "ingest").returncode == 0
     scan_all(victim, tmp_path, root)
     name = make_url(victim).database
     admin = sa.create_engine(pg_server_url, isolation_level="AUTOCOMMIT")
-    proc = engine(victim, tmp_path, "ingest")
-    time.sleep(1.5)
+    proc = engine(victim, tmp_path, "ingest", "--batch-size", "500")
+    wait_for_files(victim, proc, 3)
     with admin.connect() as conn:
         conn.execute(sa.text(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
         conn.execute(

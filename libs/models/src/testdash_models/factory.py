@@ -49,16 +49,19 @@ def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
     url: str = config["SQLALCHEMY_DATABASE_URI"]
     if not url.startswith("postgresql"):
         return {}
+    connect_args: dict[str, Any] = {
+        "connect_timeout": config["DB_CONNECT_TIMEOUT"],
+        "application_name": config.get("APPLICATION_NAME", "testdash"),
+    }
+    if config.get("DB_SESSION_OPTIONS"):
+        connect_args["options"] = config["DB_SESSION_OPTIONS"]
     return {
         "pool_pre_ping": True,
         "pool_recycle": config["DB_POOL_RECYCLE"],
         "pool_size": config["DB_POOL_SIZE"],
         "max_overflow": config["DB_MAX_OVERFLOW"],
         "pool_timeout": config["DB_POOL_TIMEOUT"],
-        "connect_args": {
-            "connect_timeout": config["DB_CONNECT_TIMEOUT"],
-            "application_name": config.get("APPLICATION_NAME", "testdash"),
-        },
+        "connect_args": connect_args,
     }
 
 

@@ -11,8 +11,15 @@ from testdash_models import create_base_app
 
 def create_app(config_name: str | None = None, overrides: Mapping[str, Any] | None = None) -> Flask:
     """Make the engine's app: the base app with the models in the shell context."""
-    app = create_base_app(config_name, import_name=__name__, overrides=overrides)
-    app.config.setdefault("APPLICATION_NAME", "testdash-engine")
+    engine_defaults = {
+        "APPLICATION_NAME": "testdash-engine",
+        # Commits need not wait for the WAL flush: a commit lost in a server crash
+        # loses its file rows with it, so the next scan ingests those files again.
+        "DB_SESSION_OPTIONS": "-c synchronous_commit=off",
+    }
+    app = create_base_app(
+        config_name, import_name=__name__, overrides={**engine_defaults, **(overrides or {})}
+    )
 
     @app.shell_context_processor
     def shell_context() -> dict[str, Any]:

@@ -15,12 +15,12 @@ import psycopg2
 from sqlalchemy import Connection
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
-from testdash_models.models import File, QueueItem, Run, Server
+from testdash_models.models import File, QueueItem, Server
 
 from testdash_engine import persist
 from testdash_engine.discover import MANIFEST, FileStat, RunSpec, find_runs, list_files
 from testdash_engine.formats import ReportReader
-from testdash_engine.model import Limits, ParseContext, ParseError, Rejection
+from testdash_engine.model import Limits, ParseContext, Rejection
 
 log = logging.getLogger("testdash.engine")
 # The database cannot be reached: stop, nothing else can be stored. psycopg2's own
@@ -124,7 +124,7 @@ JOB_FIGURES = (
 
 
 class Ingestor:
-    """Works through the queue, one server at a time, one transaction per file."""
+    """Works through the queue, one server at a time; every file is written whole or not at all."""
 
     def __init__(
         self,
@@ -134,10 +134,12 @@ class Ingestor:
         batch_size: int,
         default_tz: str,
         progress: Progress | None = None,
+        batch_bytes: int = 32 * 1024 * 1024,
     ) -> None:
         self.session = session
         self.limits = limits
         self.batch_size = batch_size
+        self.batch_bytes = batch_bytes
         self.default_tz = default_tz
         self.progress = progress
         self.known = persist.KnownCases()
@@ -192,6 +194,9 @@ class Ingestor:
             raise ItemError(f"run directory {path} is gone or not a directory")
         listing = list_files(RunSpec(item.run_dir, path), item.root)
         stored = persist.existing_files(self.session, run.id)
+        writer = persist.writer_for(
+            self.session, run, self.known, batch_rows=self.batch_size, batch_bytes=self.batch_bytes
+        )
         problems = list(listing.errors)
         if item.last_error and item.last_error.startswith(MANIFEST):
             problems.append((f"{item.run_dir}/{MANIFEST}", item.last_error))
@@ -199,15 +204,22 @@ class Ingestor:
             stat = FileStat(
                 os.path.join(path, name), name, os.path.dirname(name), os.path.basename(name), 0, 0
             )
-            self._reject(run, stat, Rejection("unreadable", reason), stored.get(name))
+            self._count(writer, stat, stored.get(name), Rejection("unreadable", reason))
         for stat in listing.files:
             self.stats.files_seen += 1
-            written = self._file(run, stat, stored.get(stat.full_name), ctx)
+            written = self._file(writer, stat, stored.get(stat.full_name), ctx)
             if self.progress:
                 self.progress(stat.full_name, written)
+        writer.flush()
         persist.finish_run(self.session, run)
 
-    def _file(self, run: Run, stat: FileStat, existing: File | None, ctx: ParseContext) -> int:
+    def _file(
+        self,
+        writer: persist.BatchWriter | persist.FileWriter,
+        stat: FileStat,
+        existing: File | None,
+        ctx: ParseContext,
+    ) -> int:
         """Ingest one file unless unchanged; returns the result rows written."""
         if existing is not None and (existing.file_size, existing.mtime_ns) == (
             stat.size,
@@ -219,46 +231,23 @@ class Ingestor:
             try:
                 digest = sha256_file(stat.path)
             except OSError as exc:
-                self._reject(run, stat, Rejection("unreadable", _os_reason(exc)), existing)
-                return 0
+                return self._count(writer, stat, existing, Rejection("unreadable", _os_reason(exc)))
             if digest == existing.sha256:
                 persist.touch_file(self.session, existing, stat)
                 self.session.commit()
                 self.stats.files_unchanged += 1
                 return 0
-        reader = ReportReader(stat.path, ctx)
-        try:
-            _, counts = persist.store_file(
-                self.session,
-                run,
-                stat,
-                reader,
-                existing=existing,
-                known=self.known,
-                batch_size=self.batch_size,
-            )
-            self.session.commit()
-            self.known.commit()
-        except ParseError as exc:
-            self.session.rollback()
-            self.known.rollback()
-            self._reject(run, stat, exc.rejection, existing, sha256=reader.sha256)
-            return 0
-        self.stats.results_written += counts.results
-        if existing is None:
-            self.stats.files_new += 1
-        else:
-            self.stats.files_changed += 1
-        return counts.results
+        outcome = writer.add(stat, existing, ReportReader(stat.path, ctx))
+        return self._tally(stat, outcome)
 
-    def _reject(
+    def _count(
         self,
-        run: Run,
+        writer: persist.BatchWriter | persist.FileWriter,
         stat: FileStat,
-        rejection: Rejection,
         existing: File | None,
-        sha256: str | None = None,
-    ) -> None:
+        rejection: Rejection,
+    ) -> int:
+        """Record a file that could not be read, unless it was recorded so already."""
         unchanged = (
             existing is not None
             and existing.status != "accepted"
@@ -268,12 +257,21 @@ class Ingestor:
             )
         )
         if unchanged:
-            return
-        persist.reject_file(self.session, run, stat, rejection, existing=existing, sha256=sha256)
-        self.session.commit()
-        if rejection.kind != "not-a-report":
-            self.stats.files_rejected += 1
-        log.warning("rejected %s: %s", stat.full_name, rejection)
+            return 0
+        return self._tally(stat, writer.reject(stat, existing, rejection))
+
+    def _tally(self, stat: FileStat, outcome: persist.FileOutcome) -> int:
+        if outcome.rejection is not None:
+            if outcome.status == "rejected":
+                self.stats.files_rejected += 1
+            log.warning("%s %s: %s", outcome.status, stat.full_name, outcome.rejection)
+            return 0
+        self.stats.results_written += outcome.results
+        if outcome.status == "new":
+            self.stats.files_new += 1
+        else:
+            self.stats.files_changed += 1
+        return outcome.results
 
 
 class ItemError(Exception):

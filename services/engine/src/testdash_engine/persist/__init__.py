@@ -1,5 +1,9 @@
 """The only engine package that writes to the database."""
 
+from sqlalchemy.orm import Session
+from testdash_models.models import Run
+
+from testdash_engine.persist.batch import BatchWriter
 from testdash_engine.persist.queue import (
     Claim,
     ServerBusy,
@@ -21,6 +25,8 @@ from testdash_engine.persist.queue import (
 from testdash_engine.persist.results import (
     DatabaseGone,
     FileCounts,
+    FileOutcome,
+    FileWriter,
     KnownCases,
     existing_files,
     reject_file,
@@ -29,6 +35,10 @@ from testdash_engine.persist.results import (
 )
 
 __all__ = [
+    "BatchWriter",
+    "FileOutcome",
+    "FileWriter",
+    "writer_for",
     "Claim",
     "DatabaseGone",
     "FileCounts",
@@ -53,3 +63,12 @@ __all__ = [
     "touch_file",
     "upsert_run",
 ]
+
+
+def writer_for(
+    session: Session, run: Run, known: KnownCases, *, batch_rows: int, batch_bytes: int
+) -> BatchWriter | FileWriter:
+    """The write path for this database: batched COPY on PostgreSQL, per-file inserts elsewhere."""
+    if session.get_bind().dialect.name == "postgresql":
+        return BatchWriter(session, run, known, batch_rows=batch_rows, batch_bytes=batch_bytes)
+    return FileWriter(session, run, known, batch_rows=batch_rows)

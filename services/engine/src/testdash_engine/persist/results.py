@@ -12,12 +12,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, delete, insert, select, update
+from sqlalchemy import Update, case, delete, insert, select, update
 from sqlalchemy.orm import Session
 from testdash_models.models import File, Result, Run, TestCase
 
 from testdash_engine.discover import FileStat
-from testdash_engine.model import STATUSES, CaseResult, ParseIssue, Rejection, test_case_key
+from testdash_engine.model import (
+    STATUSES,
+    CaseResult,
+    ParseError,
+    ParseIssue,
+    Rejection,
+    test_case_key,
+)
 
 COUNT_COLUMNS = ("passed", "failed", "errors", "skipped", "flaky")
 RESULT_COLUMNS = (
@@ -59,6 +66,19 @@ class FileCounts:
         """Tests counted once each (final attempts)."""
         return self.passed + self.failed + self.errors + self.skipped
 
+    def merge(self, other: FileCounts) -> None:
+        """Add another file's counts (for a batch of files)."""
+        self.results += other.results
+        for column in COUNT_COLUMNS:
+            setattr(self, column, getattr(self, column) + getattr(other, column))
+        for when in (other.started_at, other.finished_at):
+            if when is None:
+                continue
+            if self.started_at is None or when < self.started_at:
+                self.started_at = when
+            if self.finished_at is None or when > self.finished_at:
+                self.finished_at = when
+
     def add(self, case: CaseResult) -> None:
         """Count one result row."""
         self.results += 1
@@ -73,6 +93,15 @@ class FileCounts:
                 self.started_at = case.started_at
             if self.finished_at is None or end > self.finished_at:
                 self.finished_at = end
+
+
+@dataclass(frozen=True, slots=True)
+class FileOutcome:
+    """What happened to one file: new, changed, rejected or skipped, and rows written."""
+
+    status: str
+    results: int
+    rejection: Rejection | None = None
 
 
 class DatabaseGone(Exception):
@@ -112,17 +141,15 @@ def store_file(
     detected format are recorded on the file row.
     """
     row = _file_row(session, run, stat, existing)
-    old = _old_counts(existing)
+    old = old_counts(existing)
     if existing is not None:
         session.execute(delete(Result).where(Result.file_id == row.id))
     counts = FileCounts()
     cases = _only_cases(stream, counts)
-    writer = _copy_batch if session.get_bind().dialect.name == "postgresql" else _insert_batch
     ordinal = itertools.count()
     while True:
-        # Lazy slices: COPY pulls rows while the parser produces them.
         before = counts.results
-        new_cases = writer(
+        new_cases = _insert_batch(
             session, run.id, row.id, itertools.islice(cases, batch_size), ordinal, counts, known
         )
         _upsert_test_cases(session, new_cases)
@@ -158,7 +185,7 @@ def reject_file(
 ) -> File:
     """Record a file as rejected (or skipped, when it is no test report) with its reason."""
     row = _file_row(session, run, stat, existing)
-    old = _old_counts(existing)
+    old = old_counts(existing)
     if existing is not None:
         session.execute(delete(Result).where(Result.file_id == row.id))
     row.status = "skipped" if rejection.kind == "not-a-report" else "rejected"
@@ -189,7 +216,7 @@ def _file_row(session: Session, run: Run, stat: FileStat, existing: File | None)
     row = existing or File(run_id=run.id, run_dir=run.run_dir, full_name=stat.full_name)
     row.file_path = stat.file_path
     row.file_name = stat.file_name[:512]
-    row.file_type = (stat.file_name.rsplit(".", 1)[-1] if "." in stat.file_name else "")[:32]
+    row.file_type = file_type(stat.file_name)
     row.file_size = stat.size
     row.mtime_ns = stat.mtime_ns
     if existing is None:
@@ -197,6 +224,11 @@ def _file_row(session: Session, run: Run, stat: FileStat, existing: File | None)
         session.add(row)
         session.flush()
     return row
+
+
+def file_type(name: str) -> str:
+    """The article's file_type: the extension, without the dot."""
+    return (name.rsplit(".", 1)[-1] if "." in name else "")[:32]
 
 
 def _apply_counts(row: File, counts: FileCounts) -> None:
@@ -208,7 +240,8 @@ def _apply_counts(row: File, counts: FileCounts) -> None:
     row.finished_at = counts.finished_at
 
 
-def _old_counts(existing: File | None) -> FileCounts:
+def old_counts(existing: File | None) -> FileCounts:
+    """What a stored file adds to its run now (nothing unless it was accepted)."""
     if existing is None or existing.status != "accepted":
         return FileCounts()
     return FileCounts(**{c: getattr(existing, c) for c in ("results", *COUNT_COLUMNS)})
@@ -222,16 +255,24 @@ def _was_rejected(existing: File | None) -> int:
     return int(existing is not None and existing.status == "rejected")
 
 
-def _move_run_totals(
-    session: Session, run: Run, old: FileCounts, new: FileCounts, *, accepted: int, rejected: int
-) -> None:
-    """Shift the run's totals by this file's delta, in SQL so concurrent files add up."""
-    values: dict[str, Any] = {
-        c: getattr(Run, c) + (getattr(new, c) - getattr(old, c)) for c in COUNT_COLUMNS
-    }
+def run_totals_update(
+    run_id: int, old: FileCounts, new: FileCounts, accepted: int, rejected: int
+) -> Update:
+    """One UPDATE moving a run's totals by a delta, its status computed from the new values.
+
+    In SQL rather than Python, so files written by other transactions add up.
+    """
+    delta = {c: getattr(new, c) - getattr(old, c) for c in COUNT_COLUMNS}
+    values: dict[str, Any] = {c: getattr(Run, c) + d for c, d in delta.items()}
     values["total"] = Run.total + (new.tests - old.tests)
     values["files_accepted"] = Run.files_accepted + accepted
     values["files_rejected"] = Run.files_rejected + rejected
+    values["status"] = case(
+        (Run.failed + Run.errors + (delta["failed"] + delta["errors"]) > 0, "failed"),
+        (Run.total + (new.tests - old.tests) > 0, "passed"),
+        (Run.files_rejected + rejected > 0, "rejected"),
+        else_="empty",
+    )
     if new.started_at is not None:
         values["started_at"] = case(
             (Run.started_at.is_(None), new.started_at),
@@ -244,19 +285,56 @@ def _move_run_totals(
             (Run.finished_at < new.finished_at, new.finished_at),
             else_=Run.finished_at,
         )
-    session.execute(update(Run).where(Run.id == run.id).values(**values))
-    session.execute(
-        update(Run)
-        .where(Run.id == run.id)
-        .values(
-            status=case(
-                (Run.failed + Run.errors > 0, "failed"),
-                (Run.total > 0, "passed"),
-                (Run.files_rejected > 0, "rejected"),
-                else_="empty",
+    return update(Run).where(Run.id == run_id).values(**values)
+
+
+def _move_run_totals(
+    session: Session, run: Run, old: FileCounts, new: FileCounts, *, accepted: int, rejected: int
+) -> None:
+    session.execute(run_totals_update(run.id, old, new, accepted, rejected))
+
+
+class FileWriter:
+    """The portable write path (SQLite): one transaction per file, plain inserts."""
+
+    def __init__(self, session: Session, run: Run, known: KnownCases, *, batch_rows: int) -> None:
+        self.session = session
+        self.run = run
+        self.known = known
+        self.batch_rows = batch_rows
+
+    def add(
+        self, stat: FileStat, existing: File | None, stream: Iterable[CaseResult | ParseIssue]
+    ) -> FileOutcome:
+        """Store a file in its own transaction, or record why it was rejected."""
+        try:
+            _, counts = store_file(
+                self.session,
+                self.run,
+                stat,
+                stream,
+                existing=existing,
+                known=self.known,
+                batch_size=self.batch_rows,
             )
-        )
-    )
+            self.session.commit()
+            self.known.commit()
+        except ParseError as exc:
+            self.session.rollback()
+            self.known.rollback()
+            return self.reject(stat, existing, exc.rejection, getattr(stream, "sha256", None))
+        return FileOutcome("changed" if existing else "new", counts.results)
+
+    def reject(
+        self, stat: FileStat, existing: File | None, rejection: Rejection, sha256: str | None = None
+    ) -> FileOutcome:
+        """Record a rejected or skipped file in its own transaction."""
+        row = reject_file(self.session, self.run, stat, rejection, existing=existing, sha256=sha256)
+        self.session.commit()
+        return FileOutcome(row.status, 0, rejection)
+
+    def flush(self) -> None:
+        """Nothing waits: every file was committed on its own."""
 
 
 def _only_cases(
@@ -340,98 +418,6 @@ def _clean(text: str | None, cap: int | None = None) -> str | None:
     if "\x00" in text:
         text = text.replace("\x00", "\ufffd")
     return text[:cap] if cap else text
-
-
-_COPY_ESCAPES = str.maketrans(
-    {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": "\ufffd"}
-)
-
-
-_NULL = "\\N"
-
-
-def _copy_text(text: str | None) -> str:
-    return _NULL if text is None else text.translate(_COPY_ESCAPES)
-
-
-class _CopySource:
-    """A file-like object COPY reads from, formatting rows only as fast as PostgreSQL takes them."""
-
-    def __init__(self, lines: Iterator[str]) -> None:
-        self.lines = lines
-        self.buffer = b""
-        self.error: BaseException | None = None
-
-    def read(self, size: int = 65536) -> bytes:
-        parts = [self.buffer]
-        length = len(self.buffer)
-        try:
-            for line in self.lines:
-                data = line.encode("utf-8", "replace")
-                parts.append(data)
-                length += len(data)
-                if length >= size:
-                    break
-        except BaseException as exc:
-            # psycopg2 reports any error raised here as QueryCanceled; keep the real one.
-            self.error = exc
-            raise
-        chunk = b"".join(parts)
-        self.buffer = chunk[size:]
-        return chunk[:size]
-
-    readline = read
-
-
-def _copy_batch(
-    session: Session,
-    run_id: int,
-    file_id: int,
-    batch: Iterable[CaseResult],
-    ordinal: Iterator[int],
-    counts: FileCounts,
-    known: KnownCases,
-) -> dict[int, tuple[str, str, str]]:
-    """PostgreSQL path: one COPY per batch through the session's own connection."""
-    new_cases: dict[int, tuple[str, str, str]] = {}
-    prefix = f"{run_id}\t{file_id}\t"
-
-    def lines() -> Iterator[str]:
-        for case_ in batch:
-            counts.add(case_)
-            key = _case_key(case_, new_cases, known)
-            yield (
-                f"{prefix}{key}\t{next(ordinal)}\t{case_.status}\t{case_.attempt}\t"
-                f"{'t' if case_.final else 'f'}\t{'t' if case_.flaky else 'f'}\t"
-                f"{_NULL if case_.duration is None else repr(case_.duration)}\t"
-                f"{_NULL if case_.started_at is None else case_.started_at.isoformat()}\t"
-                f"{_copy_text(case_.message)}\t{_copy_text(_clean(case_.type, 512))}\t"
-                f"{_copy_text(case_.trace)}\t{_copy_text(case_.stdout)}\t"
-                f"{_copy_text(case_.stderr)}\t{case_.truncated}\n"
-            )
-
-    raw = session.connection().connection.dbapi_connection
-    assert raw is not None
-    source = _CopySource(lines())
-    cursor: Any = raw.cursor()
-    try:
-        cursor.copy_expert(
-            f"COPY results ({', '.join(RESULT_COLUMNS)}) FROM STDIN", source, size=65536
-        )
-    except Exception as exc:
-        if source.error is not None:
-            raise source.error from None
-        if raw.closed:
-            # psycopg2 raised outside SQLAlchemy: tell the pool this connection is dead.
-            session.connection().invalidate(exc)
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-            raise DatabaseGone(reason) from exc
-        raise
-    finally:
-        if not raw.closed:
-            cursor.close()
-    known.pending |= new_cases.keys()
-    return new_cases
 
 
 def existing_files(session: Session, run_id: int) -> dict[str, File]:

@@ -1,0 +1,354 @@
+"""The PostgreSQL write path: whole files batched into one transaction, one COPY per batch.
+
+A build server's files are mostly small (tens to hundreds of cases), so a
+transaction and half a dozen round trips per file would cost more than the rows.
+Files are parsed completely into COPY lines first (their ids come from the
+sequence up front), then a batch of them is written in one transaction: a batch
+holds only complete files, so a kill never leaves half a file. A file larger
+than a batch is streamed in its own transaction, COPY chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg2.extras import execute_values
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+from testdash_models.models import File, Run
+from testdash_models.models.types import utcnow
+
+from testdash_engine.discover import FileStat
+from testdash_engine.model import CaseResult, ParseError, ParseIssue, Rejection, test_case_key
+from testdash_engine.persist.results import (
+    COUNT_COLUMNS,
+    RESULT_COLUMNS,
+    DatabaseGone,
+    FileCounts,
+    FileOutcome,
+    KnownCases,
+    file_type,
+    old_counts,
+    run_totals_update,
+)
+
+FILE_COLUMNS = (
+    "id",
+    "run_id",
+    "created",
+    "updated_at",
+    "run_dir",
+    "file_path",
+    "file_name",
+    "full_name",
+    "file_type",
+    "file_size",
+    "mtime_ns",
+    "sha256",
+    "format",
+    "dialect",
+    "status",
+    "reason",
+    "reason_line",
+    "results",
+    "tests",
+    *COUNT_COLUMNS,
+    "started_at",
+    "finished_at",
+)
+_UPSERT_FILES = (
+    f"INSERT INTO files ({', '.join(FILE_COLUMNS)}) VALUES %s ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in FILE_COLUMNS if c not in ("id", "created"))
+)
+_UPSERT_CASES = (
+    "INSERT INTO test_cases (id, suite, classname, name, created_at) VALUES %s"
+    " ON CONFLICT (id) DO NOTHING"
+)
+_COPY = f"COPY results ({', '.join(RESULT_COLUMNS)}) FROM STDIN"
+_NULL = "\\N"
+
+
+def _text(value: str | None) -> str:
+    """COPY text format; chained replace runs in C, str.translate with a dict does not."""
+    if value is None:
+        return _NULL
+    if "\\" in value:
+        value = value.replace("\\", "\\\\")
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    return value.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+@dataclass(slots=True)
+class Pending:
+    """One parsed file waiting for its batch to be written."""
+
+    file_id: int
+    stat: FileStat
+    existing: File | None
+    counts: FileCounts = field(default_factory=FileCounts)
+    lines: list[str] = field(default_factory=list)
+    size: int = 0
+    new_cases: dict[int, tuple[str, str, str]] = field(default_factory=dict)
+    status: str = "accepted"
+    rejection: Rejection | None = None
+    sha256: str | None = None
+    format: str | None = None
+    dialect: str | None = None
+
+
+class BatchWriter:
+    """Writes one run's files on PostgreSQL, many files per transaction."""
+
+    def __init__(
+        self, session: Session, run: Run, known: KnownCases, *, batch_rows: int, batch_bytes: int
+    ) -> None:
+        self.session = session
+        self.run_id = run.id
+        self.run_dir = run.run_dir
+        self.known = known
+        self.batch_rows = batch_rows
+        self.batch_bytes = batch_bytes
+        self.pending: list[Pending] = []
+        self.rows = 0
+        self.bytes = 0
+        self._ids: Iterator[int] = iter(())
+
+    def add(
+        self, stat: FileStat, existing: File | None, stream: Iterable[CaseResult | ParseIssue]
+    ) -> FileOutcome:
+        """Parse a file into the batch (or stream it alone when it is larger than a batch)."""
+        item = Pending(existing.id if existing else self._next_id(), stat, existing)
+        prefix = f"{self.run_id}\t{item.file_id}\t"
+        cases = iter(stream)
+        try:
+            for case in _cases(cases, item.counts):
+                item.lines.append(self._line(prefix, len(item.lines), case, item.new_cases))
+                item.size += len(item.lines[-1])
+                if len(item.lines) >= self.batch_rows or item.size >= self.batch_bytes:
+                    self.flush()
+                    return self._stream_alone(item, cases, stream)
+        except ParseError as exc:
+            return self.reject(stat, existing, exc.rejection, getattr(stream, "sha256", None))
+        _describe(item, stream)
+        self._queue(item)
+        return FileOutcome("changed" if existing else "new", item.counts.results)
+
+    def reject(
+        self, stat: FileStat, existing: File | None, rejection: Rejection, sha256: str | None = None
+    ) -> FileOutcome:
+        """Queue a rejected (or skipped) file row; its old results go with the batch."""
+        item = Pending(existing.id if existing else self._next_id(), stat, existing)
+        item.status = "skipped" if rejection.kind == "not-a-report" else "rejected"
+        item.rejection, item.sha256 = rejection, sha256
+        self._queue(item)
+        return FileOutcome(item.status, 0, rejection)
+
+    def flush(self) -> None:
+        """Write the batch in one transaction and commit it."""
+        if not self.pending:
+            return
+        batch, self.pending, self.rows, self.bytes = self.pending, [], 0, 0
+        cursor = self._cursor()
+        changed = [p.file_id for p in batch if p.existing is not None]
+        if changed:
+            cursor.execute("DELETE FROM results WHERE file_id = ANY(%s)", (changed,))
+        execute_values(cursor, _UPSERT_FILES, [self._file_row(p) for p in batch], page_size=500)
+        self._copy(cursor, io.BytesIO("".join(line for p in batch for line in p.lines).encode()))
+        self._upsert_cases(cursor, {k: v for p in batch for k, v in p.new_cases.items()})
+        self._move_totals(batch)
+        self.session.commit()
+        self.known.commit()
+
+    def _stream_alone(
+        self,
+        item: Pending,
+        cases: Iterator[CaseResult | ParseIssue],
+        stream: Iterable[CaseResult | ParseIssue],
+    ) -> FileOutcome:
+        """A file larger than a batch: its own transaction, COPY chunk by chunk as it parses."""
+        cursor = self._cursor()
+        if item.existing is not None:
+            cursor.execute("DELETE FROM results WHERE file_id = %s", (item.file_id,))
+        execute_values(
+            cursor, _UPSERT_FILES, [self._file_row(item)]
+        )  # ids first, counts at the end
+        prefix = f"{self.run_id}\t{item.file_id}\t"
+        ordinal = itertools.count(len(item.lines))
+        try:
+            self._copy(cursor, io.BytesIO("".join(item.lines).encode()))
+            self._upsert_cases(cursor, item.new_cases)
+            item.lines, item.new_cases = [], {}
+            remaining = _cases(cases, item.counts)
+            while True:
+                before, new_cases = item.counts.results, {}  # type: ignore[var-annotated]
+                chunk = itertools.islice(remaining, self.batch_rows)
+                lines = (self._line(prefix, next(ordinal), c, new_cases) for c in chunk)
+                self._copy(cursor, _LineSource(lines))
+                self._upsert_cases(cursor, new_cases)
+                if item.counts.results - before < self.batch_rows:
+                    break
+        except ParseError as exc:
+            self.session.rollback()
+            self.known.rollback()
+            return self.reject(
+                item.stat, item.existing, exc.rejection, getattr(stream, "sha256", None)
+            )
+        _describe(item, stream)
+        execute_values(cursor, _UPSERT_FILES, [self._file_row(item)])
+        self._move_totals([item])
+        self.session.commit()
+        self.known.commit()
+        return FileOutcome("changed" if item.existing else "new", item.counts.results)
+
+    def _queue(self, item: Pending) -> None:
+        self.pending.append(item)
+        self.rows += len(item.lines) + 1
+        self.bytes += item.size
+        if self.rows >= self.batch_rows or self.bytes >= self.batch_bytes:
+            self.flush()
+
+    def _line(
+        self,
+        prefix: str,
+        ordinal: int,
+        case: CaseResult,
+        new_cases: dict[int, tuple[str, str, str]],
+    ) -> str:
+        key = test_case_key(case.suite, case.classname, case.name)
+        if key not in self.known.committed and key not in self.known.pending:
+            new_cases[key] = (case.suite, case.classname, case.name)
+        return (
+            f"{prefix}{key}\t{ordinal}\t{case.status}\t{case.attempt}\t"
+            f"{'t' if case.final else 'f'}\t{'t' if case.flaky else 'f'}\t"
+            f"{_NULL if case.duration is None else repr(case.duration)}\t"
+            f"{_NULL if case.started_at is None else case.started_at.isoformat()}\t"
+            f"{_text(case.message)}\t{_text(None if case.type is None else case.type[:512])}\t"
+            f"{_text(case.trace)}\t{_text(case.stdout)}\t{_text(case.stderr)}\t{case.truncated}\n"
+        )
+
+    def _file_row(self, item: Pending) -> tuple[Any, ...]:
+        stat, counts, now = item.stat, item.counts, utcnow()
+        reason = item.rejection.reason[:4000] if item.rejection else None
+        line = item.rejection.line if item.rejection else None
+        return (
+            item.file_id,
+            self.run_id,
+            now,
+            now,
+            self.run_dir,
+            stat.file_path,
+            stat.file_name[:512],
+            stat.full_name,
+            file_type(stat.file_name),
+            stat.size,
+            stat.mtime_ns,
+            item.sha256,
+            item.format,
+            item.dialect,
+            item.status,
+            reason,
+            line,
+            counts.results,
+            counts.tests,
+            *(getattr(counts, c) for c in COUNT_COLUMNS),
+            counts.started_at,
+            counts.finished_at,
+        )
+
+    def _move_totals(self, batch: list[Pending]) -> None:
+        new, old = FileCounts(), FileCounts()
+        accepted = rejected = 0
+        for item in batch:
+            new.merge(item.counts)
+            old.merge(old_counts(item.existing))
+            was = item.existing.status if item.existing else None
+            accepted += (item.status == "accepted") - (was == "accepted")
+            rejected += (item.status == "rejected") - (was == "rejected")
+        self.session.execute(run_totals_update(self.run_id, old, new, accepted, rejected))
+
+    def _upsert_cases(self, cursor: Any, new_cases: dict[int, tuple[str, str, str]]) -> None:
+        if new_cases:
+            now = utcnow()
+            rows = [(k, s, c, n, now) for k, (s, c, n) in new_cases.items()]
+            execute_values(cursor, _UPSERT_CASES, rows, page_size=1000)
+            self.known.pending |= new_cases.keys()
+
+    def _copy(self, cursor: Any, source: Any) -> None:
+        try:
+            cursor.copy_expert(_COPY, source, size=1 << 16)
+        except Exception as exc:
+            if getattr(source, "error", None) is not None:
+                raise source.error from None
+            if cursor.connection.closed:
+                # psycopg2 raised outside SQLAlchemy: tell the pool this connection is dead.
+                self.session.connection().invalidate(exc)
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+                raise DatabaseGone(reason) from exc
+            raise
+
+    def _cursor(self) -> Any:
+        raw = self.session.connection().connection.dbapi_connection
+        assert raw is not None
+        return raw.cursor()
+
+    def _next_id(self) -> int:
+        for file_id in self._ids:
+            return file_id
+        # Ids from the sequence up front, so COPY lines can name their file while parsing.
+        ids = self.session.scalars(
+            text(
+                "SELECT nextval(pg_get_serial_sequence('files', 'id')) FROM generate_series(1, 256)"
+            )
+        ).all()
+        self._ids = iter(ids)
+        return next(self._ids)
+
+
+class _LineSource:
+    """A file-like object COPY reads from, formatting rows only as fast as PostgreSQL takes them."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self.lines = lines
+        self.buffer = b""
+        self.error: BaseException | None = None
+
+    def read(self, size: int = 65536) -> bytes:
+        parts = [self.buffer]
+        length = len(self.buffer)
+        try:
+            for line in self.lines:
+                data = line.encode("utf-8", "replace")
+                parts.append(data)
+                length += len(data)
+                if length >= size:
+                    break
+        except BaseException as exc:
+            # psycopg2 reports any error raised here as QueryCanceled; keep the real one.
+            self.error = exc
+            raise
+        chunk = b"".join(parts)
+        self.buffer = chunk[size:]
+        return chunk[:size]
+
+    readline = read
+
+
+def _cases(stream: Iterator[CaseResult | ParseIssue], counts: FileCounts) -> Iterator[CaseResult]:
+    for item in stream:
+        if isinstance(item, ParseIssue):
+            counts.issues.append(item)
+        else:
+            counts.add(item)
+            yield item
+
+
+def _describe(item: Pending, stream: Iterable[CaseResult | ParseIssue]) -> None:
+    item.sha256 = getattr(stream, "sha256", None)
+    detection = getattr(stream, "detection", None)
+    item.format = detection.format if detection else None
+    item.dialect = detection.dialect if detection else None
