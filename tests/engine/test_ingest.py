@@ -105,7 +105,7 @@ def test_changed_file_replaces_its_own_results(runner, db, tmp_path, junit_repor
     invoke(runner, "run", "--server", "s", "--root", str(root))
     reports = root / "build-000" / "reports"
     other_ids = set(
-        db.session.scalars(select(Result.id).join(File).where(File.file_name == "TEST-1.xml"))
+        db.session.scalars(select(Result.id).join(File, File.id == Result.file_id).where(File.file_name == "TEST-1.xml"))
     )
     junit_by_pytest(tmp_path, "smaller", cases=4, fail_every=2)
     shutil.copy(tmp_path / "smaller.xml", reports / "TEST-0.xml")
@@ -116,7 +116,7 @@ def test_changed_file_replaces_its_own_results(runner, db, tmp_path, junit_repor
     assert changed.tests == sum(small.values()) and changed.failed == small["failed"]
     assert count(db, Result, Result.file_id == changed.id) == sum(small.values())
     kept = set(
-        db.session.scalars(select(Result.id).join(File).where(File.file_name == "TEST-1.xml"))
+        db.session.scalars(select(Result.id).join(File, File.id == Result.file_id).where(File.file_name == "TEST-1.xml"))
     )
     assert kept == other_ids
     run_totals_match_results(db)

@@ -197,20 +197,28 @@ class Ingestor:
         writer = persist.writer_for(
             self.session, run, self.known, batch_rows=self.batch_size, batch_bytes=self.batch_bytes
         )
-        problems = list(listing.errors)
-        if item.last_error and item.last_error.startswith(MANIFEST):
-            problems.append((f"{item.run_dir}/{MANIFEST}", item.last_error))
-        for name, reason in problems:
-            stat = FileStat(
-                os.path.join(path, name), name, os.path.dirname(name), os.path.basename(name), 0, 0
-            )
-            self._count(writer, stat, stored.get(name), Rejection("unreadable", reason))
-        for stat in listing.files:
-            self.stats.files_seen += 1
-            written = self._file(writer, stat, stored.get(stat.full_name), ctx)
-            if self.progress:
-                self.progress(stat.full_name, written)
-        writer.flush()
+        try:
+            problems = list(listing.errors)
+            if item.last_error and item.last_error.startswith(MANIFEST):
+                problems.append((f"{item.run_dir}/{MANIFEST}", item.last_error))
+            for name, reason in problems:
+                stat = FileStat(
+                    os.path.join(path, name),
+                    name,
+                    os.path.dirname(name),
+                    os.path.basename(name),
+                    0,
+                    0,
+                )
+                self._count(writer, stat, stored.get(name), Rejection("unreadable", reason))
+            for stat in listing.files:
+                self.stats.files_seen += 1
+                written = self._file(writer, stat, stored.get(stat.full_name), ctx)
+                if self.progress:
+                    self.progress(stat.full_name, written)
+            writer.flush()
+        finally:
+            writer.close()
         persist.finish_run(self.session, run)
 
     def _file(

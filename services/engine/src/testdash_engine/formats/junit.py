@@ -68,6 +68,7 @@ class _Target:
         self.outcome_depth = -1
         self.cap: CappedText | None = None
         self.cap_depth = -1
+        self.stamps: dict[str, datetime | None] = {}
 
     def doctype(self, *_args: Any) -> None:
         """Refuse any DOCTYPE: no DTD, no entity declarations."""
@@ -117,8 +118,18 @@ class _Target:
         _, path, cut, started = self.suites[-1]
         stamp = self.case_attrib.get("timestamp")
         if stamp:
-            started = parse_timestamp(stamp, self.ctx.default_tz) or started
+            started = self._timestamp(stamp) or started
         return Case(path, cut, self.case_attrib, started)
+
+    def _timestamp(self, stamp: str) -> datetime | None:
+        """Parse a timestamp once per file: producers repeat the same one on many cases."""
+        try:
+            return self.stamps[stamp]
+        except KeyError:
+            if len(self.stamps) > 4096:
+                self.stamps.clear()
+            parsed = self.stamps[stamp] = parse_timestamp(stamp, self.ctx.default_tz)
+            return parsed
 
     def _simple_case(self) -> None:
         """Emit a testcase without children: the fast path for the common passing case."""
@@ -129,7 +140,6 @@ class _Target:
         if (
             len(name) > cap
             or len(classname) > cap
-            or "timestamp" in attrib
             or "status" in attrib
             or "result" in attrib
             or "ignored" in attrib
@@ -137,6 +147,9 @@ class _Target:
             self.out.extend(junit_case.results(self._new_case(), self.limits))
             return
         _, path, cut, started = self.suites[-1]
+        stamp = attrib.get("timestamp")
+        if stamp:
+            started = self._timestamp(stamp) or started
         time = attrib.get("time")
         try:
             duration = float(time) if time else None

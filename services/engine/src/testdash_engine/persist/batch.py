@@ -10,20 +10,23 @@ than a batch is streamed in its own transaction, COPY chunk by chunk.
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from psycopg2.extras import execute_values
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 from testdash_models.models import File, Run
 from testdash_models.models.types import utcnow
 
 from testdash_engine.discover import FileStat
-from testdash_engine.model import CaseResult, ParseError, ParseIssue, Rejection, test_case_key
+from testdash_engine.model import CaseResult, ParseError, ParseIssue, Rejection
 from testdash_engine.persist.results import (
     COUNT_COLUMNS,
     RESULT_COLUMNS,
@@ -33,7 +36,6 @@ from testdash_engine.persist.results import (
     KnownCases,
     file_type,
     old_counts,
-    run_totals_update,
 )
 
 FILE_COLUMNS = (
@@ -68,8 +70,29 @@ _UPSERT_CASES = (
     "INSERT INTO test_cases (id, suite, classname, name, created_at) VALUES %s"
     " ON CONFLICT (id) DO NOTHING"
 )
+# Statements see the row as it was: the status follows the totals after the delta.
+# LEAST and GREATEST skip NULL, so a batch without times leaves the run's alone.
+_MOVE_TOTALS = (
+    "UPDATE runs SET "
+    + ", ".join(f"{c} = {c} + %({c})s" for c in COUNT_COLUMNS)
+    + ", total = total + %(tests)s"
+    ", files_accepted = files_accepted + %(accepted)s"
+    ", files_rejected = files_rejected + %(rejected)s"
+    ", status = CASE WHEN failed + errors + %(failed)s + %(errors)s > 0 THEN 'failed'"
+    " WHEN total + %(tests)s > 0 THEN 'passed'"
+    " WHEN files_rejected + %(rejected)s > 0 THEN 'rejected' ELSE 'empty' END"
+    ", started_at = LEAST(started_at, %(started)s)"
+    ", finished_at = GREATEST(finished_at, %(finished)s)"
+    ", updated_at = now() WHERE id = %(run_id)s"
+)
 _COPY = f"COPY results ({', '.join(RESULT_COLUMNS)}) FROM STDIN"
 _NULL = "\\N"
+
+
+@functools.lru_cache(maxsize=1024)
+def _iso(when: datetime) -> str:
+    """Timestamps repeat across a file's cases: format each once."""
+    return when.isoformat()
 
 
 def _text(value: str | None) -> str:
@@ -102,7 +125,13 @@ class Pending:
 
 
 class BatchWriter:
-    """Writes one run's files on PostgreSQL, many files per transaction."""
+    """Writes one run's files on PostgreSQL, many files per transaction.
+
+    Batches are written on a connection of their own by one background thread, so
+    PostgreSQL stores batch N while this thread parses batch N+1 (psycopg2 lets go
+    of the GIL while it waits). Any write error ends the ingest: the next ``add`` or
+    ``flush`` raises it.
+    """
 
     def __init__(
         self, session: Session, run: Run, known: KnownCases, *, batch_rows: int, batch_bytes: int
@@ -117,6 +146,10 @@ class BatchWriter:
         self.rows = 0
         self.bytes = 0
         self._ids: Iterator[int] = iter(())
+        bind = session.get_bind()
+        self.conn = (bind if isinstance(bind, Engine) else bind.engine).raw_connection()
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="testdash-writer")
+        self.inflight: Future[None] | None = None
 
     def add(
         self, stat: FileStat, existing: File | None, stream: Iterable[CaseResult | ParseIssue]
@@ -149,20 +182,57 @@ class BatchWriter:
         return FileOutcome(item.status, 0, rejection)
 
     def flush(self) -> None:
-        """Write the batch in one transaction and commit it."""
+        """Write what is pending and wait until every batch is committed."""
+        self._submit()
+        self._wait()
+
+    def close(self) -> None:
+        """Let the writer thread and its connection go; pending work is dropped.
+
+        Errors of a batch still in flight are not raised here: ``flush`` reports them,
+        and when close runs without a flush another exception is already on its way.
+        """
+        try:
+            self._wait()
+        except BaseException:  # noqa: BLE001
+            self.pending = []
+        finally:
+            self.pool.shutdown(wait=True)
+            if getattr(self.conn.driver_connection, "closed", 0):
+                self.conn.invalidate()  # the pool would log a traceback resetting a dead one
+            else:
+                self.conn.close()
+
+    def _submit(self) -> None:
         if not self.pending:
             return
         batch, self.pending, self.rows, self.bytes = self.pending, [], 0, 0
-        cursor = self._cursor()
-        changed = [p.file_id for p in batch if p.existing is not None]
-        if changed:
-            cursor.execute("DELETE FROM results WHERE file_id = ANY(%s)", (changed,))
-        execute_values(cursor, _UPSERT_FILES, [self._file_row(p) for p in batch], page_size=500)
-        self._copy(cursor, io.BytesIO("".join(line for p in batch for line in p.lines).encode()))
-        self._upsert_cases(cursor, {k: v for p in batch for k, v in p.new_cases.items()})
-        self._move_totals(batch)
-        self.session.commit()
-        self.known.commit()
+        self._wait()
+        self.inflight = self.pool.submit(self._write, batch)
+
+    def _wait(self) -> None:
+        if self.inflight is not None:
+            inflight, self.inflight = self.inflight, None
+            inflight.result()
+
+    def _write(self, batch: list[Pending]) -> None:
+        """One transaction for a batch of whole files (runs on the writer thread)."""
+        cursor = self.conn.cursor()
+        try:
+            changed = [p.file_id for p in batch if p.existing is not None]
+            if changed:
+                cursor.execute("DELETE FROM results WHERE file_id = ANY(%s)", (changed,))
+            rows = [self._file_row(p) for p in batch]
+            execute_values(cursor, _UPSERT_FILES, rows, page_size=500)
+            data = "".join(line for p in batch for line in p.lines).encode("utf-8", "replace")
+            self._copy(cursor, io.BytesIO(data))
+            self._upsert_cases(cursor, {k: v for p in batch for k, v in p.new_cases.items()})
+            self._move_totals(cursor, batch)
+            self.conn.commit()
+            self.known.commit()
+        except BaseException:
+            self._rollback()
+            raise
 
     def _stream_alone(
         self,
@@ -171,16 +241,14 @@ class BatchWriter:
         stream: Iterable[CaseResult | ParseIssue],
     ) -> FileOutcome:
         """A file larger than a batch: its own transaction, COPY chunk by chunk as it parses."""
-        cursor = self._cursor()
-        if item.existing is not None:
-            cursor.execute("DELETE FROM results WHERE file_id = %s", (item.file_id,))
-        execute_values(
-            cursor, _UPSERT_FILES, [self._file_row(item)]
-        )  # ids first, counts at the end
-        prefix = f"{self.run_id}\t{item.file_id}\t"
-        ordinal = itertools.count(len(item.lines))
+        cursor = self.conn.cursor()
         try:
-            self._copy(cursor, io.BytesIO("".join(item.lines).encode()))
+            if item.existing is not None:
+                cursor.execute("DELETE FROM results WHERE file_id = %s", (item.file_id,))
+            execute_values(cursor, _UPSERT_FILES, [self._file_row(item)])  # counts come last
+            prefix = f"{self.run_id}\t{item.file_id}\t"
+            ordinal = itertools.count(len(item.lines))
+            self._copy(cursor, io.BytesIO("".join(item.lines).encode("utf-8", "replace")))
             self._upsert_cases(cursor, item.new_cases)
             item.lines, item.new_cases = [], {}
             remaining = _cases(cases, item.counts)
@@ -192,18 +260,26 @@ class BatchWriter:
                 self._upsert_cases(cursor, new_cases)
                 if item.counts.results - before < self.batch_rows:
                     break
+            _describe(item, stream)
+            execute_values(cursor, _UPSERT_FILES, [self._file_row(item)])
+            self._move_totals(cursor, [item])
+            self.conn.commit()
+            self.known.commit()
         except ParseError as exc:
-            self.session.rollback()
-            self.known.rollback()
-            return self.reject(
-                item.stat, item.existing, exc.rejection, getattr(stream, "sha256", None)
-            )
-        _describe(item, stream)
-        execute_values(cursor, _UPSERT_FILES, [self._file_row(item)])
-        self._move_totals([item])
-        self.session.commit()
-        self.known.commit()
+            self._rollback()
+            sha256 = getattr(stream, "sha256", None)
+            return self.reject(item.stat, item.existing, exc.rejection, sha256)
+        except BaseException:
+            self._rollback()
+            raise
         return FileOutcome("changed" if item.existing else "new", item.counts.results)
+
+    def _rollback(self) -> None:
+        self.known.rollback()
+        try:
+            self.conn.rollback()
+        except Exception:  # noqa: BLE001 - the connection may be gone; the error that follows says so
+            pass
 
     def _queue(self, item: Pending) -> None:
         self.pending.append(item)
@@ -219,14 +295,15 @@ class BatchWriter:
         case: CaseResult,
         new_cases: dict[int, tuple[str, str, str]],
     ) -> str:
-        key = test_case_key(case.suite, case.classname, case.name)
-        if key not in self.known.committed and key not in self.known.pending:
+        known = self.known
+        key = known.key(case.suite, case.classname, case.name)
+        if key not in known.committed and key not in self.known.pending:
             new_cases[key] = (case.suite, case.classname, case.name)
         return (
             f"{prefix}{key}\t{ordinal}\t{case.status}\t{case.attempt}\t"
             f"{'t' if case.final else 'f'}\t{'t' if case.flaky else 'f'}\t"
             f"{_NULL if case.duration is None else repr(case.duration)}\t"
-            f"{_NULL if case.started_at is None else case.started_at.isoformat()}\t"
+            f"{_NULL if case.started_at is None else _iso(case.started_at)}\t"
             f"{_text(case.message)}\t{_text(None if case.type is None else case.type[:512])}\t"
             f"{_text(case.trace)}\t{_text(case.stdout)}\t{_text(case.stderr)}\t{case.truncated}\n"
         )
@@ -260,7 +337,7 @@ class BatchWriter:
             counts.finished_at,
         )
 
-    def _move_totals(self, batch: list[Pending]) -> None:
+    def _move_totals(self, cursor: Any, batch: list[Pending]) -> None:
         new, old = FileCounts(), FileCounts()
         accepted = rejected = 0
         for item in batch:
@@ -269,7 +346,11 @@ class BatchWriter:
             was = item.existing.status if item.existing else None
             accepted += (item.status == "accepted") - (was == "accepted")
             rejected += (item.status == "rejected") - (was == "rejected")
-        self.session.execute(run_totals_update(self.run_id, old, new, accepted, rejected))
+        delta = {c: getattr(new, c) - getattr(old, c) for c in COUNT_COLUMNS}
+        params = {**delta, "tests": new.tests - old.tests, "accepted": accepted,
+                  "rejected": rejected, "started": new.started_at, "finished": new.finished_at,
+                  "run_id": self.run_id}  # fmt: skip
+        cursor.execute(_MOVE_TOTALS, params)
 
     def _upsert_cases(self, cursor: Any, new_cases: dict[int, tuple[str, str, str]]) -> None:
         if new_cases:
@@ -286,15 +367,10 @@ class BatchWriter:
                 raise source.error from None
             if cursor.connection.closed:
                 # psycopg2 raised outside SQLAlchemy: tell the pool this connection is dead.
-                self.session.connection().invalidate(exc)
+                self.conn.invalidate(exc)
                 reason = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
                 raise DatabaseGone(reason) from exc
             raise
-
-    def _cursor(self) -> Any:
-        raw = self.session.connection().connection.dbapi_connection
-        assert raw is not None
-        return raw.cursor()
 
     def _next_id(self) -> int:
         for file_id in self._ids:

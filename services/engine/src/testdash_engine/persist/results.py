@@ -114,6 +114,18 @@ class KnownCases:
     def __init__(self) -> None:
         self.committed: set[int] = set()
         self.pending: set[int] = set()
+        self.keys: dict[tuple[str, str, str], int] = {}
+
+    def key(self, suite: str, classname: str, name: str) -> int:
+        """The test-case key, hashed once per identity: identities repeat run after run."""
+        identity = (suite, classname, name)
+        try:
+            return self.keys[identity]
+        except KeyError:
+            if len(self.keys) >= 500_000:  # bounded: a huge catalogue just hashes again
+                self.keys.clear()
+            key = self.keys[identity] = test_case_key(suite, classname, name)
+            return key
 
     def commit(self) -> None:
         """The transaction committed: its keys are now known to exist."""
@@ -336,6 +348,9 @@ class FileWriter:
     def flush(self) -> None:
         """Nothing waits: every file was committed on its own."""
 
+    def close(self) -> None:
+        """Nothing to let go of."""
+
 
 def _only_cases(
     stream: Iterable[CaseResult | ParseIssue], counts: FileCounts
@@ -351,7 +366,7 @@ def _only_cases(
 def _case_key(
     case: CaseResult, new_cases: dict[int, tuple[str, str, str]], known: KnownCases
 ) -> int:
-    key = test_case_key(case.suite, case.classname, case.name)
+    key = known.key(case.suite, case.classname, case.name)
     if key not in known.committed and key not in known.pending:
         new_cases[key] = case.identity
     return key

@@ -225,12 +225,6 @@ def upgrade():
         sa.CheckConstraint(
             "status IN ('passed', 'failed', 'error', 'skipped')", name=op.f("ck_results_status")
         ),
-        sa.ForeignKeyConstraint(
-            ["file_id"], ["files.id"], name=op.f("fk_results_file_id_files"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
-            ["run_id"], ["runs.id"], name=op.f("fk_results_run_id_runs"), ondelete="CASCADE"
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_results")),
     )
     with op.batch_alter_table("results", schema=None) as batch_op:
