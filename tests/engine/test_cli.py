@@ -1,0 +1,102 @@
+"""The CLI's own behaviour: parse without a database, config selection, the shell context."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from testdash_engine.cli import main, parse_duration
+
+from tests.engine.trees import ENGINE, engine_env, expected_counts
+
+
+def test_parse_reports_counts_and_rejections_without_a_database(tmp_path, junit_report):
+    bad = tmp_path / "bad.xml"
+    bad.write_text("<testsuite>\n<testcase name='x'>\n")
+    env = engine_env("postgresql+psycopg2://nobody@127.0.0.1:1/none", tmp_path)
+    done = subprocess.run(
+        [*ENGINE, "parse", "--json", str(junit_report), str(bad)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, "a rejected file makes parse exit 1"
+    good, rejected = (json.loads(line) for line in done.stdout.splitlines())
+    assert good["accepted"] and good["format"] == "junit"
+    assert good["counts"] == expected_counts(25, 5)
+    assert len(good["sha256"]) == 64
+    assert not rejected["accepted"]
+    assert rejected["rejection"]["kind"] == "malformed" and rejected["rejection"]["line"] == 3
+
+
+def test_parse_text_output_exits_zero_for_good_files(tmp_path, junit_report):
+    env = engine_env("sqlite:///unused", tmp_path)
+    done = subprocess.run(
+        [*ENGINE, "parse", str(junit_report)], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0
+    assert f"{junit_report}: junit" in done.stdout and "28 tests" in done.stdout
+
+
+def test_config_option_overrides_flask_config(tmp_path):
+    env = engine_env("sqlite:///unused", tmp_path)
+    env["FLASK_CONFIG"] = "production"
+    env.pop("DATABASE_URL", None)
+    for name in ("POSTGRES_USER", "POSTGRES_PASS", "POSTGRES_DB_NAME", "POSTGRES_HOST"):
+        env.pop(name, None)
+    failed = subprocess.run(
+        [*ENGINE, "status"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert failed.returncode == 3
+    assert "POSTGRES_HOST" in failed.stderr and "Traceback" not in failed.stderr
+    env["TEST_DATABASE_URL"] = f"sqlite:///{tmp_path}/t.sqlite"
+    upgraded = subprocess.run(
+        [*ENGINE, "--config", "testing", "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert upgraded.returncode == 0, upgraded.stderr
+    ok = subprocess.run(
+        [*ENGINE, "--config", "testing", "status", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ok.returncode == 0 and json.loads(ok.stdout)["runs"] == 0
+
+
+def test_unknown_config_name_is_one_clear_line(tmp_path):
+    env = engine_env("sqlite:///unused", tmp_path)
+    done = subprocess.run(
+        [*ENGINE, "--config", "staging", "status"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 3
+    assert "valid names: development, testing, production" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_shell_preloads_db_and_models(app):
+    context = app.make_shell_context()
+    for name in ("db", "File", "QueueItem", "Run", "Result", "TestCase", "Server", "timedelta"):
+        assert name in context
+    assert context["File"].query.count() == 0
+
+
+def test_durations_read_like_the_article():
+    assert parse_duration("10h").total_seconds() == 36000
+    assert parse_duration("30m").total_seconds() == 1800
+    assert parse_duration("2d").total_seconds() == 172800
+    assert parse_duration("12").total_seconds() == 43200
+
+
+def test_bad_duration_is_a_usage_error(runner):
+    result = runner.invoke(main, ["queue", "purge", "--ttl-over", "soon"])
+    assert result.exit_code == 2 and "not a duration" in result.output
