@@ -105,7 +105,11 @@ def test_changed_file_replaces_its_own_results(runner, db, tmp_path, junit_repor
     invoke(runner, "run", "--server", "s", "--root", str(root))
     reports = root / "build-000" / "reports"
     other_ids = set(
-        db.session.scalars(select(Result.id).join(File, File.id == Result.file_id).where(File.file_name == "TEST-1.xml"))
+        db.session.scalars(
+            select(Result.id)
+            .join(File, File.id == Result.file_id)
+            .where(File.file_name == "TEST-1.xml")
+        )
     )
     junit_by_pytest(tmp_path, "smaller", cases=4, fail_every=2)
     shutil.copy(tmp_path / "smaller.xml", reports / "TEST-0.xml")
@@ -116,7 +120,11 @@ def test_changed_file_replaces_its_own_results(runner, db, tmp_path, junit_repor
     assert changed.tests == sum(small.values()) and changed.failed == small["failed"]
     assert count(db, Result, Result.file_id == changed.id) == sum(small.values())
     kept = set(
-        db.session.scalars(select(Result.id).join(File, File.id == Result.file_id).where(File.file_name == "TEST-1.xml"))
+        db.session.scalars(
+            select(Result.id)
+            .join(File, File.id == Result.file_id)
+            .where(File.file_name == "TEST-1.xml")
+        )
     )
     assert kept == other_ids
     run_totals_match_results(db)
@@ -373,3 +381,19 @@ def test_many_small_files_and_a_file_larger_than_a_batch(runner, db, tmp_path, j
     ordinals = sorted(db.session.scalars(select(Result.ordinal).where(Result.file_id == big.id)))
     assert ordinals == list(range(700))
     run_totals_match_results(db)
+
+
+def test_bad_manifest_is_recorded_and_the_run_still_ingested_once(
+    runner, db, tmp_path, junit_report
+):
+    run = tmp_path / "vol" / "r1"
+    run.mkdir(parents=True)
+    shutil.copy(junit_report, run / "a.xml")
+    (run / "testdash-run.json").write_text("{not json")
+    first = invoke(runner, "run", "--server", "s", "--root", str(tmp_path / "vol"))
+    assert first.exit_code == 1
+    manifest = db.session.scalar(select(File).where(File.file_name == "testdash-run.json"))
+    assert manifest.status == "rejected" and "testdash-run.json" in manifest.reason
+    assert count(db, Result) == sum(expected_counts(25, 5).values())
+    again = invoke(runner, "run", "--server", "s", "--root", str(tmp_path / "vol"))
+    assert again.exit_code == 0 and "0 queued" in again.output

@@ -78,4 +78,11 @@ def test_unreadable_file_and_directory_are_rejected_with_reasons(shared_dir, jun
         assert "directory unreadable" in files["build-1/locked"].reason
         assert db.session.scalar(select(QueueItem.state)) == "done"
         db.session.remove()
+        with as_unprivileged():
+            again = runner.invoke(main, ["run", "--server", "s", "--root", volume])
+            db.session.remove()
+            db.engine.dispose()
+        assert again.exit_code == 0, again.output
+        assert "0 queued" in again.output, "known problems must not queue the run again"
+        db.session.remove()
         db.engine.dispose()

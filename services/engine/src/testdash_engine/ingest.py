@@ -85,10 +85,12 @@ def scan_root(
         stats.runs_seen += 1
         listing = list_files(spec, root)
         stats.files_seen += len(listing.files)
-        changed = (
-            spec.problem is not None
-            or bool(listing.errors)
-            or any(stored.get(f.full_name) != (f.size, f.mtime_ns) for f in listing.files)
+        # Problems are stored as rejected rows of size 0 and mtime 0: known ones change nothing.
+        problems = [name for name, _ in listing.errors]
+        if spec.problem:
+            problems.append(f"{spec.run_dir}/{MANIFEST}")
+        changed = any(stored.get(name) != (0, 0) for name in problems) or any(
+            stored.get(f.full_name) != (f.size, f.mtime_ns) for f in listing.files
         )
         if not changed:
             stats.runs_unchanged += 1

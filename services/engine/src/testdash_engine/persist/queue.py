@@ -76,6 +76,7 @@ def enqueue(
     item.root = root
     item.time_to_live = utcnow() + ttl
     item.started_at = spec.started_at
+    item.last_error = spec.problem  # a bad manifest: the ingest records it as a rejected file
     for name in META_FIELDS:
         setattr(item, name, spec.meta.get(name))
     if live is None:
