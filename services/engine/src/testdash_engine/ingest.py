@@ -114,6 +114,7 @@ def scan_schedule(
     return ScanStats(runs_seen=len(specs), runs_queued=len(specs))
 
 
+Writer = persist.BatchWriter | persist.FileWriter
 JOB_FIGURES = (
     "files_seen",
     "files_new",
@@ -165,11 +166,43 @@ class Ingestor:
         before = {name: getattr(self.stats, name) for name in JOB_FIGURES}
         failures_before = len(self.stats.failed_items)
         ctx = ParseContext(limits=self.limits, default_tz=_zone(server.timezone or self.default_tz))
-        while (claim := persist.claim_next(self.session, server.id, lock)) is not None:
+        writer = persist.writer_for(
+            self.session, self.known, batch_rows=self.batch_size, batch_bytes=self.batch_bytes
+        )
+        waiting: list[tuple[persist.Claim, int]] = []
+        try:
+            self._claim_items(server, lock, ctx, writer, waiting)
+            writer.flush()
+            self._settle(waiting, writer.committed)
+        finally:
+            writer.close()
+        figures = {name: getattr(self.stats, name) - before[name] for name in JOB_FIGURES}
+        figures["runs_ingested"] = figures.pop("runs")
+        failed = len(self.stats.failed_items) > failures_before
+        persist.finish_job(self.session, job, server, figures, failed=failed)
+
+    def _claim_items(
+        self,
+        server: Server,
+        lock: Connection | None,
+        ctx: ParseContext,
+        writer: Writer,
+        waiting: list[tuple[persist.Claim, int]],
+    ) -> None:
+        """Work through the server's items; the next run is read while a batch is written.
+
+        An item is marked done only once the batch holding its last file has committed
+        (WAITING holds the others): a killed engine leaves it pending for the next one.
+        """
+        while True:
+            held = [waiting_claim.item_id for waiting_claim, _ in waiting]
+            claim = persist.claim_next(self.session, server.id, lock, held)
+            if claim is None:
+                break
             item = self.session.get(QueueItem, claim.item_id)
             assert item is not None
             try:
-                self._item(server, item, ctx)
+                self._item(server, item, ctx, writer)
             except DB_GONE:
                 raise
             except Exception as exc:
@@ -181,14 +214,17 @@ class Ingestor:
                 self.stats.failed_items.append(f"{server.name}:{item.run_dir}: {exc}")
                 claim.finish(self.session, "failed", f"{type(exc).__name__}: {exc}"[:4000])
                 continue
+            waiting.append((claim, writer.mark()))
+            self._settle(waiting, writer.committed)
+
+    def _settle(self, waiting: list[tuple[persist.Claim, int]], committed: int) -> None:
+        """Mark done the items whose files are all committed."""
+        while waiting and waiting[0][1] <= committed:
+            claim, _ = waiting.pop(0)
             claim.finish(self.session, "done")
             self.stats.runs += 1
-        figures = {name: getattr(self.stats, name) - before[name] for name in JOB_FIGURES}
-        figures["runs_ingested"] = figures.pop("runs")
-        failed = len(self.stats.failed_items) > failures_before
-        persist.finish_job(self.session, job, server, figures, failed=failed)
 
-    def _item(self, server: Server, item: QueueItem, ctx: ParseContext) -> None:
+    def _item(self, server: Server, item: QueueItem, ctx: ParseContext, writer: Writer) -> None:
         run = persist.upsert_run(self.session, server, item)
         self.session.commit()
         path = os.path.join(item.root, item.run_dir) if item.root else item.run_dir
@@ -196,36 +232,30 @@ class Ingestor:
             raise ItemError(f"run directory {path} is gone or not a directory")
         listing = list_files(RunSpec(item.run_dir, path), item.root)
         stored = persist.existing_files(self.session, run.id)
-        writer = persist.writer_for(
-            self.session, run, self.known, batch_rows=self.batch_size, batch_bytes=self.batch_bytes
-        )
-        try:
-            problems = list(listing.errors)
-            if item.last_error and item.last_error.startswith(MANIFEST):
-                problems.append((f"{item.run_dir}/{MANIFEST}", item.last_error))
-            for name, reason in problems:
-                stat = FileStat(
-                    os.path.join(path, name),
-                    name,
-                    os.path.dirname(name),
-                    os.path.basename(name),
-                    0,
-                    0,
-                )
-                self._count(writer, stat, stored.get(name), Rejection("unreadable", reason))
-            for stat in listing.files:
-                self.stats.files_seen += 1
-                written = self._file(writer, stat, stored.get(stat.full_name), ctx)
-                if self.progress:
-                    self.progress(stat.full_name, written)
-            writer.flush()
-        finally:
-            writer.close()
-        persist.finish_run(self.session, run)
+        writer.begin_run(run)
+        problems = list(listing.errors)
+        if item.last_error and item.last_error.startswith(MANIFEST):
+            problems.append((f"{item.run_dir}/{MANIFEST}", item.last_error))
+        for name, reason in problems:
+            stat = FileStat(
+                os.path.join(path, name),
+                name,
+                os.path.dirname(name),
+                os.path.basename(name),
+                0,
+                0,
+            )
+            self._count(writer, stat, stored.get(name), Rejection("unreadable", reason))
+        for stat in listing.files:
+            self.stats.files_seen += 1
+            written = self._file(writer, stat, stored.get(stat.full_name), ctx)
+            if self.progress:
+                self.progress(stat.full_name, written)
+        writer.finish_run(run)
 
     def _file(
         self,
-        writer: persist.BatchWriter | persist.FileWriter,
+        writer: Writer,
         stat: FileStat,
         existing: File | None,
         ctx: ParseContext,
@@ -252,7 +282,7 @@ class Ingestor:
 
     def _count(
         self,
-        writer: persist.BatchWriter | persist.FileWriter,
+        writer: Writer,
         stat: FileStat,
         existing: File | None,
         rejection: Rejection,

@@ -1,7 +1,6 @@
 """The only engine package that writes to the database."""
 
 from sqlalchemy.orm import Session
-from testdash_models.models import Run
 
 from testdash_engine.persist.batch import BatchWriter
 from testdash_engine.persist.queue import (
@@ -11,7 +10,6 @@ from testdash_engine.persist.queue import (
     enqueue,
     expire_queue,
     finish_job,
-    finish_run,
     get_server,
     mark_scanned,
     purge_queue,
@@ -48,7 +46,6 @@ __all__ = [
     "enqueue",
     "existing_files",
     "expire_queue",
-    "finish_run",
     "finish_job",
     "mark_scanned",
     "get_server",
@@ -66,9 +63,9 @@ __all__ = [
 
 
 def writer_for(
-    session: Session, run: Run, known: KnownCases, *, batch_rows: int, batch_bytes: int
+    session: Session, known: KnownCases, *, batch_rows: int, batch_bytes: int
 ) -> BatchWriter | FileWriter:
     """The write path for this database: batched COPY on PostgreSQL, per-file inserts elsewhere."""
     if session.get_bind().dialect.name == "postgresql":
-        return BatchWriter(session, run, known, batch_rows=batch_rows, batch_bytes=batch_bytes)
-    return FileWriter(session, run, known, batch_rows=batch_rows)
+        return BatchWriter(session, known, batch_rows=batch_rows, batch_bytes=batch_bytes)
+    return FileWriter(session, known, batch_rows=batch_rows)

@@ -83,6 +83,8 @@ _MOVE_TOTALS = (
     " WHEN files_rejected + %(rejected)s > 0 THEN 'rejected' ELSE 'empty' END"
     ", started_at = LEAST(started_at, %(started)s)"
     ", finished_at = GREATEST(finished_at, %(finished)s)"
+    ", duration = GREATEST(EXTRACT(EPOCH FROM GREATEST(finished_at, %(finished)s)"
+    " - LEAST(started_at, %(started)s)), 0)"
     ", updated_at = now() WHERE id = %(run_id)s"
 )
 _COPY = f"COPY results ({', '.join(RESULT_COLUMNS)}) FROM STDIN"
@@ -111,6 +113,8 @@ class Pending:
     """One parsed file waiting for its batch to be written."""
 
     file_id: int
+    run_id: int
+    run_dir: str
     stat: FileStat
     existing: File | None
     counts: FileCounts = field(default_factory=FileCounts)
@@ -134,11 +138,11 @@ class BatchWriter:
     """
 
     def __init__(
-        self, session: Session, run: Run, known: KnownCases, *, batch_rows: int, batch_bytes: int
+        self, session: Session, known: KnownCases, *, batch_rows: int, batch_bytes: int
     ) -> None:
         self.session = session
-        self.run_id = run.id
-        self.run_dir = run.run_dir
+        self.run_id = 0
+        self.run_dir = ""
         self.known = known
         self.batch_rows = batch_rows
         self.batch_bytes = batch_bytes
@@ -150,13 +154,27 @@ class BatchWriter:
         self.conn = (bind if isinstance(bind, Engine) else bind.engine).raw_connection()
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="testdash-writer")
         self.inflight: Future[None] | None = None
+        self.submitted = 0  # batches handed to the writer thread
+        self.committed = 0  # batches known to be committed
+
+    def mark(self) -> int:
+        """The batch number by which everything added so far is committed."""
+        return self.submitted + (1 if self.pending else 0)
+
+    def begin_run(self, run: Run) -> None:
+        """The files added next belong to RUN (a batch may hold files of several runs)."""
+        self.run_id = run.id
+        self.run_dir = run.run_dir
+
+    def finish_run(self, run: Run) -> None:
+        """Nothing to wait for: the run's duration moves with its totals, in SQL."""
 
     def add(
         self, stat: FileStat, existing: File | None, stream: Iterable[CaseResult | ParseIssue]
     ) -> FileOutcome:
         """Parse a file into the batch (or stream it alone when it is larger than a batch)."""
-        item = Pending(existing.id if existing else self._next_id(), stat, existing)
-        prefix = f"{self.run_id}\t{item.file_id}\t"
+        item = self._pending(stat, existing)
+        prefix = f"{item.run_id}\t{item.file_id}\t"
         cases = iter(stream)
         try:
             for case in _cases(cases, item.counts):
@@ -175,11 +193,15 @@ class BatchWriter:
         self, stat: FileStat, existing: File | None, rejection: Rejection, sha256: str | None = None
     ) -> FileOutcome:
         """Queue a rejected (or skipped) file row; its old results go with the batch."""
-        item = Pending(existing.id if existing else self._next_id(), stat, existing)
+        item = self._pending(stat, existing)
         item.status = "skipped" if rejection.kind == "not-a-report" else "rejected"
         item.rejection, item.sha256 = rejection, sha256
         self._queue(item)
         return FileOutcome(item.status, 0, rejection)
+
+    def _pending(self, stat: FileStat, existing: File | None) -> Pending:
+        file_id = existing.id if existing else self._next_id()
+        return Pending(file_id, self.run_id, self.run_dir, stat, existing)
 
     def flush(self) -> None:
         """Write what is pending and wait until every batch is committed."""
@@ -209,11 +231,13 @@ class BatchWriter:
         batch, self.pending, self.rows, self.bytes = self.pending, [], 0, 0
         self._wait()
         self.inflight = self.pool.submit(self._write, batch)
+        self.submitted += 1
 
     def _wait(self) -> None:
         if self.inflight is not None:
             inflight, self.inflight = self.inflight, None
             inflight.result()
+            self.committed = self.submitted
 
     def _write(self, batch: list[Pending]) -> None:
         """One transaction for a batch of whole files (runs on the writer thread)."""
@@ -246,7 +270,7 @@ class BatchWriter:
             if item.existing is not None:
                 cursor.execute("DELETE FROM results WHERE file_id = %s", (item.file_id,))
             execute_values(cursor, _UPSERT_FILES, [self._file_row(item)])  # counts come last
-            prefix = f"{self.run_id}\t{item.file_id}\t"
+            prefix = f"{item.run_id}\t{item.file_id}\t"
             ordinal = itertools.count(len(item.lines))
             self._copy(cursor, io.BytesIO("".join(item.lines).encode("utf-8", "replace")))
             self._upsert_cases(cursor, item.new_cases)
@@ -286,7 +310,7 @@ class BatchWriter:
         self.rows += len(item.lines) + 1
         self.bytes += item.size
         if self.rows >= self.batch_rows or self.bytes >= self.batch_bytes:
-            self.flush()
+            self._submit()  # written while the next files are parsed
 
     def _line(
         self,
@@ -314,10 +338,10 @@ class BatchWriter:
         line = item.rejection.line if item.rejection else None
         return (
             item.file_id,
-            self.run_id,
+            item.run_id,
             now,
             now,
-            self.run_dir,
+            item.run_dir,
             stat.file_path,
             stat.file_name[:512],
             stat.full_name,
@@ -338,19 +362,23 @@ class BatchWriter:
         )
 
     def _move_totals(self, cursor: Any, batch: list[Pending]) -> None:
-        new, old = FileCounts(), FileCounts()
-        accepted = rejected = 0
+        """One UPDATE per run in the batch, adding what its files changed."""
+        runs: dict[int, tuple[FileCounts, FileCounts, list[int]]] = {}
         for item in batch:
+            new, old, files = runs.setdefault(item.run_id, (FileCounts(), FileCounts(), [0, 0]))
             new.merge(item.counts)
             old.merge(old_counts(item.existing))
             was = item.existing.status if item.existing else None
-            accepted += (item.status == "accepted") - (was == "accepted")
-            rejected += (item.status == "rejected") - (was == "rejected")
-        delta = {c: getattr(new, c) - getattr(old, c) for c in COUNT_COLUMNS}
-        params = {**delta, "tests": new.tests - old.tests, "accepted": accepted,
-                  "rejected": rejected, "started": new.started_at, "finished": new.finished_at,
-                  "run_id": self.run_id}  # fmt: skip
-        cursor.execute(_MOVE_TOTALS, params)
+            files[0] += (item.status == "accepted") - (was == "accepted")
+            files[1] += (item.status == "rejected") - (was == "rejected")
+        for run_id, (new, old, (accepted, rejected)) in runs.items():
+            delta = {c: getattr(new, c) - getattr(old, c) for c in COUNT_COLUMNS}
+            params = {
+                **delta, "tests": new.tests - old.tests, "accepted": accepted,
+                "rejected": rejected, "started": new.started_at, "finished": new.finished_at,
+                "run_id": run_id,
+            }  # fmt: skip
+            cursor.execute(_MOVE_TOTALS, params)
 
     def _upsert_cases(self, cursor: Any, new_cases: dict[int, tuple[str, str, str]]) -> None:
         if new_cases:

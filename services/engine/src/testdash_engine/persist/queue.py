@@ -9,7 +9,7 @@ item is free again and the next engine completes it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -176,14 +176,20 @@ class ServerBusy(Exception):
     """Another engine holds this server's lock."""
 
 
-def claim_next(session: Session, server_id: int, lock: Connection | None) -> Claim | None:
-    """Take the oldest live pending item of a server, skipping items others hold."""
+def claim_next(
+    session: Session, server_id: int, lock: Connection | None, held: Collection[int] = ()
+) -> Claim | None:
+    """Take the oldest live pending item of a server, skipping items others hold.
+
+    HELD are items this engine worked on whose last batch is still being written.
+    """
     query = (
         select(QueueItem.id)
         .where(
             QueueItem.server_id == server_id,
             QueueItem.state == "pending",
             QueueItem.time_to_live > utcnow(),
+            QueueItem.id.not_in(held),
         )
         .order_by(QueueItem.id)
         .limit(1)
@@ -240,14 +246,6 @@ def finish_job(
         setattr(job, name, value)
     job.outcome = "partial" if failed or job.files_rejected else "success"
     job.finished_at = server.last_ingest_at = server.last_success_at = utcnow()
-    session.commit()
-
-
-def finish_run(session: Session, run: Run) -> None:
-    """Set the run's duration from its start and end, once all its files are in."""
-    session.refresh(run)
-    if run.started_at and run.finished_at:
-        run.duration = max((run.finished_at - run.started_at).total_seconds(), 0.0)
     session.commit()
 
 

@@ -309,11 +309,27 @@ def _move_run_totals(
 class FileWriter:
     """The portable write path (SQLite): one transaction per file, plain inserts."""
 
-    def __init__(self, session: Session, run: Run, known: KnownCases, *, batch_rows: int) -> None:
+    committed = 0  # every file is committed when add returns
+
+    def __init__(self, session: Session, known: KnownCases, *, batch_rows: int) -> None:
         self.session = session
-        self.run = run
         self.known = known
         self.batch_rows = batch_rows
+
+    def mark(self) -> int:
+        """Everything added so far is committed already."""
+        return 0
+
+    def begin_run(self, run: Run) -> None:
+        """The files added next belong to RUN."""
+        self.run = run
+
+    def finish_run(self, run: Run) -> None:
+        """Every file is committed: set the run's duration from its start and end."""
+        self.session.refresh(run)
+        if run.started_at and run.finished_at:
+            run.duration = max((run.finished_at - run.started_at).total_seconds(), 0.0)
+        self.session.commit()
 
     def add(
         self, stat: FileStat, existing: File | None, stream: Iterable[CaseResult | ParseIssue]
