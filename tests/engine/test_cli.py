@@ -100,3 +100,58 @@ def test_durations_read_like_the_article():
 def test_bad_duration_is_a_usage_error(runner):
     result = runner.invoke(main, ["queue", "purge", "--ttl-over", "soon"])
     assert result.exit_code == 2 and "not a duration" in result.output
+
+
+def test_run_on_a_terminal_shows_a_progress_bar_and_plain_logs(tmp_path, junit_report, sqlite_url):
+    import os
+    import pty
+    import shutil
+
+    run = tmp_path / "vol" / "r1"
+    run.mkdir(parents=True)
+    for n in range(3):
+        shutil.copy(junit_report, run / f"r{n}.xml")
+    (run / "bad.xml").write_text("<testsuite>")
+    env = engine_env(sqlite_url, tmp_path)
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [*ENGINE, "run", "--server", "s", "--root", str(tmp_path / "vol")],
+        env=env,
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal closed when the engine ended
+            break
+        if not chunk:
+            break
+        output += chunk
+    proc.wait(timeout=60)
+    os.close(controller)
+    text = output.decode("utf-8", "replace")
+    assert proc.returncode == 1
+    assert "ingest" in text and "4/4" in text, text  # click's bar with its position
+    assert "WARNING rejected bad.xml" in text or "WARNING rejected r1/bad.xml" in text, text
+    assert '{"time"' not in text, "logs are for people on a terminal"
+
+
+def test_run_off_a_terminal_logs_json_lines(tmp_path, junit_report, sqlite_url):
+    run = tmp_path / "vol" / "r1"
+    run.mkdir(parents=True)
+    (run / "bad.xml").write_text("<testsuite>")
+    env = engine_env(sqlite_url, tmp_path)
+    done = subprocess.run(
+        [*ENGINE, "run", "--server", "s", "--root", str(tmp_path / "vol")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    assert any(line["level"] == "WARNING" and "bad.xml" in line["message"] for line in lines)
+    assert done.stdout.count("\n") == 1 and done.stdout.startswith("testdash-engine FAILED:")

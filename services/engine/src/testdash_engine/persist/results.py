@@ -108,6 +108,12 @@ class DatabaseGone(Exception):
     """The connection died under COPY."""
 
 
+# Memory bounds for a 1 GB file of unique test names: the identity cache holds three
+# strings per entry (~30 MB at 100,000), the committed-key set ~60 MB at 1,000,000.
+KEY_CACHE = 100_000
+KNOWN_CACHE = 1_000_000
+
+
 class KnownCases:
     """Test-case keys this process has seen committed, so the catalogue is not re-sent."""
 
@@ -122,13 +128,15 @@ class KnownCases:
         try:
             return self.keys[identity]
         except KeyError:
-            if len(self.keys) >= 500_000:  # bounded: a huge catalogue just hashes again
+            if len(self.keys) >= KEY_CACHE:  # bounded: a huge catalogue just hashes again
                 self.keys.clear()
             key = self.keys[identity] = test_case_key(suite, classname, name)
             return key
 
     def commit(self) -> None:
         """The transaction committed: its keys are now known to exist."""
+        if len(self.committed) >= KNOWN_CACHE:  # bounded: forgetting only costs an upsert
+            self.committed.clear()
         self.committed |= self.pending
         self.pending.clear()
 
