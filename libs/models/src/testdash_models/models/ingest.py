@@ -31,6 +31,19 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
+class RunMeta:
+    """What a run's manifest (or the article's schedule file) says about it."""
+
+    owner: Mapped[str | None] = mapped_column(String(128))
+    site: Mapped[str | None] = mapped_column(String(128))
+    host: Mapped[str | None] = mapped_column(String(256))
+    run_tag: Mapped[str | None] = mapped_column(String(256))
+    user_tag: Mapped[str | None] = mapped_column(String(256))
+    build: Mapped[str | None] = mapped_column(String(256))
+    branch: Mapped[str | None] = mapped_column(String(256))
+    commit: Mapped[str | None] = mapped_column(String(64))
+
+
 class Server(db.Model):  # type: ignore[name-defined,misc]
     """A build or test server whose result volume an engine scans."""
 
@@ -51,7 +64,7 @@ class Server(db.Model):  # type: ignore[name-defined,misc]
         return f"<Server {self.name}>"
 
 
-class Run(db.Model):  # type: ignore[name-defined,misc]
+class Run(RunMeta, db.Model):  # type: ignore[name-defined,misc]
     """One test run: a directory of result files on one server."""
 
     __tablename__ = "runs"
@@ -67,14 +80,6 @@ class Run(db.Model):  # type: ignore[name-defined,misc]
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     server_id: Mapped[int] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"))
     run_dir: Mapped[str] = mapped_column(String(1024))
-    owner: Mapped[str | None] = mapped_column(String(128))
-    site: Mapped[str | None] = mapped_column(String(128))
-    host: Mapped[str | None] = mapped_column(String(256))
-    run_tag: Mapped[str | None] = mapped_column(String(256))
-    user_tag: Mapped[str | None] = mapped_column(String(256))
-    build: Mapped[str | None] = mapped_column(String(256))
-    branch: Mapped[str | None] = mapped_column(String(256))
-    commit: Mapped[str | None] = mapped_column(String(64))
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     duration: Mapped[float | None] = mapped_column(Float)
@@ -137,7 +142,7 @@ class File(db.Model):  # type: ignore[name-defined,misc]
         return f"<File {self.full_name} {self.status}>"
 
 
-class QueueItem(db.Model):  # type: ignore[name-defined,misc]
+class QueueItem(RunMeta, db.Model):  # type: ignore[name-defined,misc]
     """The article's ``Queue``: a run waiting to be ingested before its time to live."""
 
     __tablename__ = "queue"
@@ -161,14 +166,6 @@ class QueueItem(db.Model):  # type: ignore[name-defined,misc]
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     root: Mapped[str | None] = mapped_column(String(1024))
     run_dir: Mapped[str] = mapped_column(String(1024))
-    owner: Mapped[str | None] = mapped_column(String(128))
-    site: Mapped[str | None] = mapped_column(String(128))
-    host: Mapped[str | None] = mapped_column(String(256))
-    run_tag: Mapped[str | None] = mapped_column(String(256))
-    user_tag: Mapped[str | None] = mapped_column(String(256))
-    build: Mapped[str | None] = mapped_column(String(256))
-    branch: Mapped[str | None] = mapped_column(String(256))
-    commit: Mapped[str | None] = mapped_column(String(64))
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     time_to_live: Mapped[datetime] = mapped_column(UTCDateTime)
     state: Mapped[str] = mapped_column(String(16), default="pending")
