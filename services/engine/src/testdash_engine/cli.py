@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import sys
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -239,8 +240,9 @@ def _ingest(
 @guarded
 def ingest_command(server_name: str | None, batch_size: int | None) -> None:
     """Process the queue: drop expired items, parse each run's files, store them."""
+    started = time.monotonic()
     stats = _ingest(server_name, batch_size, None)
-    report.summary(stats)
+    report.summary(stats, started=started)
     sys.exit(0 if stats.ok else EXIT_FAILED)
 
 
@@ -252,10 +254,11 @@ def ingest_command(server_name: str | None, batch_size: int | None) -> None:
 @guarded
 def run(batch_size: int | None, **options: Any) -> None:
     """Scan, then ingest: what the CronJob calls. Non-zero exit when anything failed."""
+    started = time.monotonic()
     scanned = _scan(**options)
     server = options["server_name"] if options["root"] else None
     stats = _ingest(server, batch_size, scanned.files_seen or None)
-    report.summary(stats, scanned)
+    report.summary(stats, scanned, started)
     sys.exit(0 if stats.ok else EXIT_FAILED)
 
 

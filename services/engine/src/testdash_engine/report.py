@@ -37,7 +37,7 @@ def progress(total: int | None) -> Iterator[Progress | None]:
 def summary(
     stats: IngestStats, scanned: ScanStats | None = None, started: float | None = None
 ) -> None:
-    """The one summary line at the end of ``run`` and ``ingest``."""
+    """The one summary line at the end of ``run`` and ``ingest``; STARTED is time.monotonic()."""
     parts = []
     if scanned is not None:
         parts.append(f"{scanned.runs_seen} runs seen, {scanned.runs_queued} queued")
@@ -51,6 +51,12 @@ def summary(
         parts.append(f"{stats.expired} queue items expired")
     if stats.busy_servers:
         parts.append("busy elsewhere: " + ", ".join(stats.busy_servers))
+    if started is not None:
+        elapsed = time.monotonic() - started
+        rate = (
+            f", {stats.results_written / elapsed:,.0f} results/s" if stats.results_written else ""
+        )
+        parts.append(f"{elapsed:.1f} s{rate}")
     outcome = "ok" if stats.ok else "FAILED"
     click.echo(f"testdash-engine {outcome}: " + "; ".join(parts))
     for failure in stats.failed_items:
@@ -204,8 +210,3 @@ def file_listing(session: Session, rejected: bool, server_name: str | None, as_j
         tail = f"  {r['reason']}{where}" if r["reason"] else f"  {r['format']}, {r['tests']} tests"
         out.append(f"{r['status']:<8} {r['server']}:{r['full_name']}{tail}")
     return "\n".join(out)
-
-
-def timer() -> float:
-    """Monotonic seconds."""
-    return time.monotonic()

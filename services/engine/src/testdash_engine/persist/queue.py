@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, and_, delete, func, select, text, update
+from sqlalchemy import Connection, Engine, and_, delete, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from testdash_models.models import File, IngestJob, QueueItem, Run, Server
@@ -247,9 +247,3 @@ def finish_job(
     job.outcome = "partial" if failed or job.files_rejected else "success"
     job.finished_at = server.last_ingest_at = server.last_success_at = utcnow()
     session.commit()
-
-
-def queue_counts(session: Session) -> dict[str, int]:
-    """Queue items by state."""
-    rows = session.execute(select(QueueItem.state, func.count()).group_by(QueueItem.state))
-    return {state: int(n) for state, n in rows}

@@ -18,7 +18,6 @@ from testdash_models.models import File, Result, Run, TestCase
 
 from testdash_engine.discover import FileStat
 from testdash_engine.model import (
-    STATUSES,
     CaseResult,
     ParseError,
     ParseIssue,
@@ -463,8 +462,3 @@ def existing_files(session: Session, run_id: int) -> dict[str, File]:
     """The stored files of a run by full name, for the unchanged-file check."""
     rows = session.scalars(select(File).where(File.run_id == run_id))
     return {row.full_name: row for row in rows}
-
-
-def status_columns() -> tuple[str, ...]:
-    """Statuses in display order (for summaries)."""
-    return STATUSES
