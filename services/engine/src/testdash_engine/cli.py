@@ -268,7 +268,7 @@ def run(batch_size: int | None, **options: Any) -> None:
 @click.option("--timezone", default="UTC", help="Zone for naive timestamps.")
 def parse_command(files: tuple[str, ...], as_json: bool, timezone: str) -> None:
     """Show what the engine would store for each file, without a database."""
-    ctx = ParseContext(default_tz=ingest._zone(timezone))
+    ctx = ParseContext(default_tz=ingest.zone(timezone))
     rejected = 0
     for path in files:
         parsed = summarize(path, ctx)

@@ -165,7 +165,7 @@ class Ingestor:
         job = persist.start_job(self.session, server, socket.gethostname())
         before = {name: getattr(self.stats, name) for name in JOB_FIGURES}
         failures_before = len(self.stats.failed_items)
-        ctx = ParseContext(limits=self.limits, default_tz=_zone(server.timezone or self.default_tz))
+        ctx = ParseContext(limits=self.limits, default_tz=zone(server.timezone or self.default_tz))
         writer = persist.writer_for(
             self.session, self.known, batch_rows=self.batch_size, batch_bytes=self.batch_bytes
         )
@@ -327,7 +327,8 @@ def sha256_file(path: str) -> str:
     return digest.hexdigest()
 
 
-def _zone(name: str) -> ZoneInfo:
+def zone(name: str) -> ZoneInfo:
+    """The named time zone; an unknown name gives UTC, with a warning."""
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

@@ -34,8 +34,12 @@ from testdash_engine.persist.results import (
     FileCounts,
     FileOutcome,
     KnownCases,
+    count_cases,
+    describe,
     file_type,
     old_counts,
+    run_totals_update,
+    status_delta,
 )
 
 FILE_COLUMNS = (
@@ -69,23 +73,6 @@ _UPSERT_FILES = (
 _UPSERT_CASES = (
     "INSERT INTO test_cases (id, suite, classname, name, created_at) VALUES %s"
     " ON CONFLICT (id) DO NOTHING"
-)
-# Statements see the row as it was: the status follows the totals after the delta.
-# LEAST and GREATEST skip NULL, so a batch without times leaves the run's alone.
-_MOVE_TOTALS = (
-    "UPDATE runs SET "
-    + ", ".join(f"{c} = {c} + %({c})s" for c in COUNT_COLUMNS)
-    + ", total = total + %(tests)s"
-    ", files_accepted = files_accepted + %(accepted)s"
-    ", files_rejected = files_rejected + %(rejected)s"
-    ", status = CASE WHEN failed + errors + %(failed)s + %(errors)s > 0 THEN 'failed'"
-    " WHEN total + %(tests)s > 0 THEN 'passed'"
-    " WHEN files_rejected + %(rejected)s > 0 THEN 'rejected' ELSE 'empty' END"
-    ", started_at = LEAST(started_at, %(started)s)"
-    ", finished_at = GREATEST(finished_at, %(finished)s)"
-    ", duration = GREATEST(EXTRACT(EPOCH FROM GREATEST(finished_at, %(finished)s)"
-    " - LEAST(started_at, %(started)s)), 0)"
-    ", updated_at = now() WHERE id = %(run_id)s"
 )
 _COPY = f"COPY results ({', '.join(RESULT_COLUMNS)}) FROM STDIN"
 _NULL = "\\N"
@@ -151,6 +138,7 @@ class BatchWriter:
         self.bytes = 0
         self._ids: Iterator[int] = iter(())
         bind = session.get_bind()
+        self.dialect = bind.dialect
         self.conn = (bind if isinstance(bind, Engine) else bind.engine).raw_connection()
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="testdash-writer")
         self.inflight: Future[None] | None = None
@@ -177,7 +165,7 @@ class BatchWriter:
         prefix = f"{item.run_id}\t{item.file_id}\t"
         cases = iter(stream)
         try:
-            for case in _cases(cases, item.counts):
+            for case in count_cases(cases, item.counts):
                 item.lines.append(self._line(prefix, len(item.lines), case, item.new_cases))
                 item.size += len(item.lines[-1])
                 if len(item.lines) >= self.batch_rows or item.size >= self.batch_bytes:
@@ -185,7 +173,7 @@ class BatchWriter:
                     return self._stream_alone(item, cases, stream)
         except ParseError as exc:
             return self.reject(stat, existing, exc.rejection, getattr(stream, "sha256", None))
-        _describe(item, stream)
+        item.sha256, item.format, item.dialect = describe(stream)
         self._queue(item)
         return FileOutcome("changed" if existing else "new", item.counts.results)
 
@@ -275,7 +263,7 @@ class BatchWriter:
             self._copy(cursor, io.BytesIO("".join(item.lines).encode("utf-8", "replace")))
             self._upsert_cases(cursor, item.new_cases)
             item.lines, item.new_cases = [], {}
-            remaining = _cases(cases, item.counts)
+            remaining = count_cases(cases, item.counts)
             while True:
                 before, new_cases = item.counts.results, {}  # type: ignore[var-annotated]
                 chunk = itertools.islice(remaining, self.batch_rows)
@@ -284,7 +272,7 @@ class BatchWriter:
                 self._upsert_cases(cursor, new_cases)
                 if item.counts.results - before < self.batch_rows:
                     break
-            _describe(item, stream)
+            item.sha256, item.format, item.dialect = describe(stream)
             execute_values(cursor, _UPSERT_FILES, [self._file_row(item)])
             self._move_totals(cursor, [item])
             self.conn.commit()
@@ -319,10 +307,7 @@ class BatchWriter:
         case: CaseResult,
         new_cases: dict[int, tuple[str, str, str]],
     ) -> str:
-        known = self.known
-        key = known.key(case.suite, case.classname, case.name)
-        if key not in known.committed and key not in self.known.pending:
-            new_cases[key] = (case.suite, case.classname, case.name)
+        key = self.known.key_for(case, new_cases)
         return (
             f"{prefix}{key}\t{ordinal}\t{case.status}\t{case.attempt}\t"
             f"{'t' if case.final else 'f'}\t{'t' if case.flaky else 'f'}\t"
@@ -368,17 +353,13 @@ class BatchWriter:
             new, old, files = runs.setdefault(item.run_id, (FileCounts(), FileCounts(), [0, 0]))
             new.merge(item.counts)
             old.merge(old_counts(item.existing))
-            was = item.existing.status if item.existing else None
-            files[0] += (item.status == "accepted") - (was == "accepted")
-            files[1] += (item.status == "rejected") - (was == "rejected")
+            accepted, rejected = status_delta(item.existing, item.status)
+            files[0] += accepted
+            files[1] += rejected
         for run_id, (new, old, (accepted, rejected)) in runs.items():
-            delta = {c: getattr(new, c) - getattr(old, c) for c in COUNT_COLUMNS}
-            params = {
-                **delta, "tests": new.tests - old.tests, "accepted": accepted,
-                "rejected": rejected, "started": new.started_at, "finished": new.finished_at,
-                "run_id": run_id,
-            }  # fmt: skip
-            cursor.execute(_MOVE_TOTALS, params)
+            stmt = run_totals_update(run_id, old, new, accepted, rejected, with_duration=True)
+            compiled = stmt.compile(dialect=self.dialect)  # run on this thread's own connection
+            cursor.execute(str(compiled), compiled.params)
 
     def _upsert_cases(self, cursor: Any, new_cases: dict[int, tuple[str, str, str]]) -> None:
         if new_cases:
@@ -440,19 +421,3 @@ class _LineSource:
         return chunk[:size]
 
     readline = read
-
-
-def _cases(stream: Iterator[CaseResult | ParseIssue], counts: FileCounts) -> Iterator[CaseResult]:
-    for item in stream:
-        if isinstance(item, ParseIssue):
-            counts.issues.append(item)
-        else:
-            counts.add(item)
-            yield item
-
-
-def _describe(item: Pending, stream: Iterable[CaseResult | ParseIssue]) -> None:
-    item.sha256 = getattr(stream, "sha256", None)
-    detection = getattr(stream, "detection", None)
-    item.format = detection.format if detection else None
-    item.dialect = detection.dialect if detection else None

@@ -1,7 +1,8 @@
-"""Write one file's results: one transaction per file, COPY on PostgreSQL.
+"""What both write paths share, and the per-file path used on SQLite.
 
 A changed file replaces its own results; the run's totals move by the file's
 delta in the same transaction, so a kill at any point leaves a consistent run.
+PostgreSQL batches whole files instead (``persist/batch.py``).
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Update, case, delete, insert, select, update
+from sqlalchemy import Update, case, delete, func, insert, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from testdash_models.models import File, Result, Run, TestCase
+from testdash_models.models.types import utcnow
 
 from testdash_engine.discover import FileStat
 from testdash_engine.model import (
@@ -132,6 +135,13 @@ class KnownCases:
             key = self.keys[identity] = test_case_key(suite, classname, name)
             return key
 
+    def key_for(self, case: CaseResult, new_cases: dict[int, tuple[str, str, str]]) -> int:
+        """The case's test-case key; an identity not yet in the catalogue goes to NEW_CASES."""
+        key = self.key(case.suite, case.classname, case.name)
+        if key not in self.committed and key not in self.pending:
+            new_cases[key] = (case.suite, case.classname, case.name)
+        return key
+
     def commit(self) -> None:
         """The transaction committed: its keys are now known to exist."""
         if len(self.committed) >= KNOWN_CACHE:  # bounded: forgetting only costs an upsert
@@ -164,7 +174,7 @@ def store_file(
     if existing is not None:
         session.execute(delete(Result).where(Result.file_id == row.id))
     counts = FileCounts()
-    cases = _only_cases(stream, counts)
+    cases = count_cases(stream, counts)
     ordinal = itertools.count()
     while True:
         before = counts.results
@@ -176,19 +186,9 @@ def store_file(
             break
     row.status = "accepted"
     row.reason = row.reason_line = None
-    row.sha256 = getattr(stream, "sha256", None)
-    detection = getattr(stream, "detection", None)
-    row.format = detection.format if detection else None
-    row.dialect = detection.dialect if detection else None
+    row.sha256, row.format, row.dialect = describe(stream)
     _apply_counts(row, counts)
-    _move_run_totals(
-        session,
-        run,
-        old,
-        counts,
-        accepted=1 - _was_accepted(existing),
-        rejected=-_was_rejected(existing),
-    )
+    session.execute(run_totals_update(run.id, old, counts, *status_delta(existing, "accepted")))
     return row, counts
 
 
@@ -213,14 +213,8 @@ def reject_file(
     row.sha256 = sha256
     row.format = format
     _apply_counts(row, FileCounts())
-    now_rejected = 1 if row.status == "rejected" else 0
-    _move_run_totals(
-        session,
-        run,
-        old,
-        FileCounts(),
-        accepted=-_was_accepted(existing),
-        rejected=now_rejected - _was_rejected(existing),
+    session.execute(
+        run_totals_update(run.id, old, FileCounts(), *status_delta(existing, row.status))
     )
     return row
 
@@ -266,20 +260,29 @@ def old_counts(existing: File | None) -> FileCounts:
     return FileCounts(**{c: getattr(existing, c) for c in ("results", *COUNT_COLUMNS)})
 
 
-def _was_accepted(existing: File | None) -> int:
-    return int(existing is not None and existing.status == "accepted")
-
-
-def _was_rejected(existing: File | None) -> int:
-    return int(existing is not None and existing.status == "rejected")
+def status_delta(existing: File | None, status: str) -> tuple[int, int]:
+    """How the run's accepted and rejected file counts move when a file becomes STATUS."""
+    was = existing.status if existing is not None else None
+    return (
+        (status == "accepted") - (was == "accepted"),
+        (status == "rejected") - (was == "rejected"),
+    )
 
 
 def run_totals_update(
-    run_id: int, old: FileCounts, new: FileCounts, accepted: int, rejected: int
+    run_id: int,
+    old: FileCounts,
+    new: FileCounts,
+    accepted: int,
+    rejected: int,
+    *,
+    with_duration: bool = False,
 ) -> Update:
     """One UPDATE moving a run's totals by a delta, its status computed from the new values.
 
-    In SQL rather than Python, so files written by other transactions add up.
+    In SQL rather than Python, so files written by other transactions add up. WITH_DURATION
+    (PostgreSQL) sets the duration in the same statement; SQLite's FileWriter sets it once
+    the run is done.
     """
     delta = {c: getattr(new, c) - getattr(old, c) for c in COUNT_COLUMNS}
     values: dict[str, Any] = {c: getattr(Run, c) + d for c, d in delta.items()}
@@ -292,29 +295,28 @@ def run_totals_update(
         (Run.files_rejected + rejected > 0, "rejected"),
         else_="empty",
     )
+    started: Any = Run.started_at
+    finished: Any = Run.finished_at
     if new.started_at is not None:
-        values["started_at"] = case(
+        started = values["started_at"] = case(
             (Run.started_at.is_(None), new.started_at),
             (Run.started_at > new.started_at, new.started_at),
             else_=Run.started_at,
         )
     if new.finished_at is not None:
-        values["finished_at"] = case(
+        finished = values["finished_at"] = case(
             (Run.finished_at.is_(None), new.finished_at),
             (Run.finished_at < new.finished_at, new.finished_at),
             else_=Run.finished_at,
         )
+    if with_duration:
+        values["duration"] = func.greatest(func.extract("epoch", finished - started), 0)
+    values["updated_at"] = utcnow()
     return update(Run).where(Run.id == run_id).values(**values)
 
 
-def _move_run_totals(
-    session: Session, run: Run, old: FileCounts, new: FileCounts, *, accepted: int, rejected: int
-) -> None:
-    session.execute(run_totals_update(run.id, old, new, accepted, rejected))
-
-
 class FileWriter:
-    """The portable write path (SQLite): one transaction per file, plain inserts."""
+    """The SQLite write path: one transaction per file, plain inserts."""
 
     committed = 0  # every file is committed when add returns
 
@@ -375,38 +377,33 @@ class FileWriter:
         """Nothing to let go of."""
 
 
-def _only_cases(
+def count_cases(
     stream: Iterable[CaseResult | ParseIssue], counts: FileCounts
 ) -> Iterator[CaseResult]:
-    """The results of a stream; its notes are kept on the counts."""
+    """The results of a stream, counted as they pass; its notes are kept on the counts."""
     for item in stream:
         if isinstance(item, ParseIssue):
             counts.issues.append(item)
         else:
+            counts.add(item)
             yield item
 
 
-def _case_key(
-    case: CaseResult, new_cases: dict[int, tuple[str, str, str]], known: KnownCases
-) -> int:
-    key = known.key(case.suite, case.classname, case.name)
-    if key not in known.committed and key not in known.pending:
-        new_cases[key] = case.identity
-    return key
+def describe(stream: object) -> tuple[str | None, str | None, str | None]:
+    """SHA-256, format and dialect of a stream that was a ReportReader, read to its end."""
+    detection = getattr(stream, "detection", None)
+    return (
+        getattr(stream, "sha256", None),
+        detection.format if detection else None,
+        detection.dialect if detection else None,
+    )
 
 
 def _upsert_test_cases(session: Session, new_cases: dict[int, tuple[str, str, str]]) -> None:
     if not new_cases:
         return
     rows = [{"id": k, "suite": s, "classname": c, "name": n} for k, (s, c, n) in new_cases.items()]
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        session.execute(pg_insert(TestCase).on_conflict_do_nothing(index_elements=["id"]), rows)
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        session.execute(sqlite_insert(TestCase).on_conflict_do_nothing(index_elements=["id"]), rows)
+    session.execute(sqlite_insert(TestCase).on_conflict_do_nothing(index_elements=["id"]), rows)
 
 
 def _insert_batch(
@@ -418,17 +415,16 @@ def _insert_batch(
     counts: FileCounts,
     known: KnownCases,
 ) -> dict[int, tuple[str, str, str]]:
-    """Portable path (SQLite): executemany of plain inserts."""
+    """SQLite: executemany of plain inserts."""
     new_cases: dict[int, tuple[str, str, str]] = {}
     rows = []
     for case_ in batch:
-        counts.add(case_)
         rows.append(
             {
                 "run_id": run_id,
                 "file_id": file_id,
                 "ordinal": next(ordinal),
-                "test_case_id": _case_key(case_, new_cases, known),
+                "test_case_id": known.key_for(case_, new_cases),
                 "status": case_.status,
                 "attempt": case_.attempt,
                 "final": case_.final,
