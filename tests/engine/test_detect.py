@@ -65,27 +65,44 @@ def test_detect_junit_dialect_hints(needle, dialect):
 
 
 @pytest.mark.parametrize(
-    ("head", "words"),
+    ("head", "expected"),
     [
-        (b'<?xml version="1.0"?><test-run id="2">', "NUnit 3"),
-        (b"<test-results total='1'>", "NUnit 2"),
-        (b'<assemblies timestamp="x">', "xUnit.net"),
+        (b'<?xml version="1.0"?><test-run id="2">', Detection("nunit", "nunit3")),
+        (b'<test-suite type="Assembly" name="a.dll">', Detection("nunit", "nunit3")),
+        (b"<test-results total='1'>", Detection("nunit", "nunit2")),
+        (b'<assemblies timestamp="x">', Detection("xunit", "v2")),
+        (b'<assembly name="x.dll">', Detection("xunit", "v1")),
         (
             b'<TestRun id="1" xmlns="http://microsoft.com/schemas/VisualStudio/TeamTest/2010">',
-            "TRX",
+            Detection("trx"),
         ),
-        (b'<robot generator="Robot 6">', "Robot"),
-        (b'{"results": {"tool": {"name": "jest"}}, "reportFormat": "CTRF"}', "CTRF"),
-        (b'{"Time":"2024-01-01T00:00:00Z","Action":"run","Test":"TestA"}\n', "go test"),
-        (b"TAP version 13\n1..2\nok 1 - a\nnot ok 2 - b\n", "TAP"),
+        (b'<robot generator="Robot 6">', Detection("robot")),
+        (
+            b'<ns2:test-suite xmlns:ns2="urn:model.allure.qatools.yandex.ru" start="1">',
+            Detection("allure1"),
+        ),
+        (b'{"results": {"tool": {"name": "jest"}}, "reportFormat": "CTRF"}', Detection("ctrf")),
+        (b'{"Time":"2024-01-01T00:00:00Z","Action":"run","Test":"TestA"}\n', Detection("gotest")),
+        (b'{"protocolVersion":"0.1.1","runnerVersion":"1.25.2","type":"start"}', Detection("dart")),
+        (b'{"numTotalTests": 3, "testResults": []}', Detection("jest")),
+        (b'{"stats": {"suites": 1}, "tests": [], "pending": [], "passes": []}', Detection("mocha")),
+        (b'{"created": 1.0, "exitcode": 0, "collectors": [], "tests": []}', Detection("pytest-json")),
+        (b'[{"keyword": "Feature", "uri": "a.feature", "elements": []}]', Detection("cucumber")),
+        (b'{"uuid": "1", "historyId": "h", "status": "passed"}', Detection("allure2")),
+        (b'{"name": "s", "testCases": [{"name": "t"}]}', Detection("allure1", "json")),
+        (b"TAP version 13\n1..2\nok 1 - a\nnot ok 2 - b\n", Detection("tap")),
+        (b"1..2\nok 1\n", Detection("tap")),
     ],
 )
-def test_detect_known_unsupported_formats_are_named(head, words):
-    found = detect(head)
+def test_detect_other_report_formats_by_content(head, expected):
+    assert detect(head) == expected
+
+
+def test_detect_allure_container_is_not_a_result():
+    found = detect(b'{"uuid": "c", "children": ["a", "b"], "befores": []}')
     assert isinstance(found, Rejection)
     assert found.kind == "not-a-report"
-    assert words in found.reason
-    assert "not supported yet" in found.reason
+    assert "container" in found.reason
 
 
 @pytest.mark.parametrize(

@@ -21,15 +21,19 @@ HEAD_SIZE = 64 * 1024
 
 DTD_REFUSED = "DTDs are not accepted: entity expansion and external entities are refused"
 
-# Roots we recognise but do not parse yet, with the words a user will see.
-_KNOWN_XML: dict[str, str] = {
-    "test-run": "NUnit 3 XML",
-    "test-results": "NUnit 2 XML",
-    "assemblies": "xUnit.net XML",
-    "assembly": "xUnit.net XML",
-    "TestRun": "Visual Studio TRX",
-    "robot": "Robot Framework output XML",
-    "test-suite": "Allure 1 XML",
+# Roots of other XML test reports: root element -> (format, dialect).
+_XML_REPORTS: dict[str, tuple[str, str | None]] = {
+    "test-run": ("nunit", "nunit3"),
+    "test-results": ("nunit", "nunit2"),
+    "assemblies": ("xunit", "v2"),
+    "assembly": ("xunit", "v1"),
+    "TestRun": ("trx", None),
+    "robot": ("robot", None),
+}
+ALLURE1_NS = "urn:model.allure.qatools.yandex.ru"
+
+# XML we recognise as not being a test report, with the words a user will see.
+_NOT_REPORTS: dict[str, str] = {
     "coverage": "a coverage report (Cobertura XML), not a test report",
     "report": "a coverage report (JaCoCo XML), not a test report",
     "failsafe-summary": "a Maven Failsafe summary, not a test report",
@@ -38,18 +42,30 @@ _KNOWN_XML: dict[str, str] = {
     "pmd": "a PMD report, not a test report",
 }
 _NOT_YET = " is recognised but not supported yet"
-_NOT_REPORT_ROOTS = {"coverage", "report", "failsafe-summary", "html", "checkstyle", "pmd"}
 
-_JSON_KEYS: tuple[tuple[bytes, str], ...] = (
-    (b'"reportFormat"', "CTRF JSON"),
-    (b'"numTotalTests"', "Jest JSON"),
-    (b'"protocolVersion"', "Dart/Flutter test JSON"),
-    (b'"Action"', "go test -json output"),
-    (b'"historyId"', "Allure 2 JSON"),
-    (b'"uuid"', "Allure 2 JSON"),
-    (b'"elements"', "Cucumber JSON"),
-    (b'"examples"', "RSpec JSON"),
-    (b'"stats"', "Mocha JSON"),
+# JSON reports by the keys their first bytes hold, checked in order: (keys, format).
+# Line-delimited streams (go test -json, Dart) are told by their first object's keys.
+_JSON_FORMATS: tuple[tuple[tuple[bytes, ...], str], ...] = (
+    ((b'"reportFormat"',), "ctrf"),
+    ((b'"results"', b'"tool"'), "ctrf"),
+    ((b'"numTotalTests"',), "jest"),
+    ((b'"protocolVersion"',), "dart"),
+    ((b'"Action"',), "gotest"),
+    ((b'"pytest_version"',), "pytest-json"),
+    ((b'"exitcode"', b'"collectors"'), "pytest-json"),
+    ((b'"stats"', b'"passes"'), "mocha"),
+    ((b'"stats"', b'"tests"', b'"pending"'), "mocha"),
+    ((b'"elements"',), "cucumber"),
+    ((b'"keyword"', b'"uri"'), "cucumber"),
+    ((b'"testCases"',), "allure1"),
+    ((b'"historyId"',), "allure2"),
+    ((b'"uuid"', b'"status"'), "allure2"),
+    ((b'"uuid"', b'"name"', b'"stage"'), "allure2"),
+)
+_JSON_NOT_REPORTS: tuple[tuple[tuple[bytes, ...], str], ...] = (
+    ((b'"uuid"', b'"children"'), "an Allure container (fixtures only), not a test result"),
+    ((b'"summary_line"',), "RSpec JSON" + _NOT_YET),
+    ((b'"examples"', b'"version"'), "RSpec JSON" + _NOT_YET),
 )
 
 _NAME = re.compile(r"<([A-Za-z_][\w.\-]*:)?([A-Za-z_][\w.\-]*)")
@@ -127,10 +143,17 @@ def _detect_xml(text: str) -> Detection | Rejection:
     root = match.group(2)
     if root in ("testsuites", "testsuite", "testrun"):
         return Detection("junit", _junit_dialect(root, text))
-    what = _KNOWN_XML.get(root) or _KNOWN_XML.get(root.lower())
+    known = _XML_REPORTS.get(root)
+    if known is not None:
+        return Detection(*known)
+    if root == "test-suite":
+        # Allure 1 writes a namespaced <ns2:test-suite>; NUnit 3 a bare one (a fragment).
+        if ALLURE1_NS in text[pos : pos + 2048]:
+            return Detection("allure1", None)
+        return Detection("nunit", "nunit3")
+    what = _NOT_REPORTS.get(root) or _NOT_REPORTS.get(root.lower())
     if what is not None:
-        tail = "" if root.lower() in _NOT_REPORT_ROOTS else _NOT_YET
-        return Rejection("not-a-report", f"{what}{tail}")
+        return Rejection("not-a-report", what)
     return Rejection("not-a-report", f"XML with root <{root}> is not a known test report")
 
 
@@ -143,10 +166,16 @@ def _junit_dialect(root: str, text: str) -> str | None:
     return None
 
 
-def _detect_json(head: bytes) -> Rejection:
-    for key, what in _JSON_KEYS:
-        if key in head:
-            return Rejection("not-a-report", f"{what}{_NOT_YET}")
+def _detect_json(head: bytes) -> Detection | Rejection:
+    for keys, fmt in _JSON_FORMATS:
+        if all(key in head for key in keys):
+            if fmt == "allure2" and b'"children"' in head and b'"status"' not in head:
+                break
+            dialect = "json" if fmt == "allure1" else None
+            return Detection(fmt, dialect)
+    for keys, what in _JSON_NOT_REPORTS:
+        if all(key in head for key in keys):
+            return Rejection("not-a-report", what)
     return Rejection("not-a-report", "JSON that is not a known test report")
 
 
@@ -163,7 +192,7 @@ def detect(head: bytes) -> Detection | Rejection:
     if stripped[:1] == "{" or _JSON_ARRAY.match(stripped):
         return _detect_json(head[:HEAD_SIZE])
     if _TAP.search(head[:HEAD_SIZE]):
-        return Rejection("not-a-report", f"TAP output{_NOT_YET}")
+        return Detection("tap", None)
     control = sum(1 for ch in stripped[:4096] if ord(ch) < 32 and ch not in "\t\r\n\f")
     if control or "\ufffd" in stripped[:4096]:
         return Rejection("not-a-report", "binary content, not a test report")

@@ -8,12 +8,12 @@ one hostile file cannot stop a batch.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from testdash_engine.detect import HEAD_SIZE, detect
-from testdash_engine.formats import junit
 from testdash_engine.model import (
     CaseResult,
     Detection,
@@ -25,7 +25,44 @@ from testdash_engine.model import (
     Rejection,
 )
 
-PARSERS: dict[str, Parser] = {"junit": junit.parse}
+# Format name (as detect.py names it) -> module under testdash_engine.formats whose
+# ``parse`` reads it. Imported on first use, so a run pays only for the formats it meets.
+PARSERS: dict[str, str] = {
+    "junit": "junit",
+    "nunit": "nunit",
+    "xunit": "xunit",
+    "trx": "trx",
+    "tap": "tap",
+    "robot": "robot",
+    "allure1": "allure1",
+    "allure2": "allure2",
+    "ctrf": "ctrf",
+    "cucumber": "cucumber",
+    "gotest": "gotest",
+    "jest": "jest",
+    "mocha": "mocha",
+    "pytest-json": "pytest_json",
+    "dart": "dart",
+}
+_LOADED: dict[str, Parser] = {}
+
+
+def parser_for(fmt: str) -> Parser | None:
+    """Return the parse function for a detected format, or None if there is none."""
+    parser = _LOADED.get(fmt)
+    if parser is None:
+        module = PARSERS.get(fmt)
+        if module is None:
+            return None
+        name = f"testdash_engine.formats.{module}"
+        try:
+            parser = importlib.import_module(name).parse
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            return None
+        _LOADED[fmt] = parser
+    return parser
 
 
 class ReportReader:
@@ -92,7 +129,7 @@ class ReportReader:
             if isinstance(found, Rejection):
                 raise _rejected(found)
             self.detection = found
-            parser = PARSERS.get(found.format)
+            parser = parser_for(found.format)
             if parser is None:
                 raise ParseError(
                     f"{found.format} is recognised but not supported yet", kind="not-a-report"
