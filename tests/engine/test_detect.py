@@ -86,7 +86,10 @@ def test_detect_junit_dialect_hints(needle, dialect):
         (b'{"protocolVersion":"0.1.1","runnerVersion":"1.25.2","type":"start"}', Detection("dart")),
         (b'{"numTotalTests": 3, "testResults": []}', Detection("jest")),
         (b'{"stats": {"suites": 1}, "tests": [], "pending": [], "passes": []}', Detection("mocha")),
-        (b'{"created": 1.0, "exitcode": 0, "collectors": [], "tests": []}', Detection("pytest-json")),
+        (
+            b'{"created": 1.0, "exitcode": 0, "collectors": [], "tests": []}',
+            Detection("pytest-json"),
+        ),
         (b'[{"keyword": "Feature", "uri": "a.feature", "elements": []}]', Detection("cucumber")),
         (b'{"uuid": "1", "historyId": "h", "status": "passed"}', Detection("allure2")),
         (b'{"name": "s", "testCases": [{"name": "t"}]}', Detection("allure1", "json")),
