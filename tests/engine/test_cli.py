@@ -155,3 +155,26 @@ def test_run_off_a_terminal_logs_json_lines(tmp_path, junit_report, sqlite_url):
     lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
     assert any(line["level"] == "WARNING" and "bad.xml" in line["message"] for line in lines)
     assert done.stdout.count("\n") == 1 and done.stdout.startswith("testdash-engine FAILED:")
+
+
+def test_ingest_commands_do_not_import_alembic(tmp_path):
+    """Alembic loads only for ``db`` commands: it is start-up time every CronJob would pay."""
+    env = engine_env(f"sqlite:///{tmp_path}/t.sqlite", tmp_path)
+    probe = (
+        "import sys\n"
+        "from testdash_engine.cli import main\n"
+        "try:\n"
+        "    main([{args}])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('alembic' in sys.modules, file=sys.stderr)\n"
+    )
+    for args, loaded in (("'--help'", "False"), ("'db', 'upgrade'", "True"), ("'status'", "False")):
+        done = subprocess.run(
+            [ENGINE[0], "-c", probe.format(args=args)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.stderr.strip().splitlines()[-1] == loaded, (args, done.stderr)

@@ -69,8 +69,43 @@ def guarded(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+class EngineGroup(FlaskGroup):
+    """FlaskGroup without plugin discovery: its one plugin, Flask-Migrate's ``db``, is lazy.
+
+    Flask loads every ``flask.commands`` entry point on each start-up, and
+    Flask-Migrate's imports Alembic, which ``scan``/``ingest``/``run`` never need.
+    """
+
+    def _load_plugin_commands(self) -> None:
+        self._loaded_plugin_commands = True
+
+
+class LazyDbGroup(click.Group):
+    """Flask-Migrate's ``db`` group, imported only when one of its commands runs."""
+
+    def __init__(self) -> None:
+        super().__init__("db", help="Perform database migrations (Flask-Migrate).")
+
+    @staticmethod
+    def _real() -> click.Group:
+        from flask_migrate.cli import db as db_group
+
+        group: click.Group = db_group
+        return group
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        """Hand over to the real group as soon as ``db`` is invoked (help listings stay lazy)."""
+        return self._real().make_context(info_name, args, parent=parent, **extra)
+
+
 @click.group(
-    cls=FlaskGroup,
+    cls=EngineGroup,
     create_app=_make_app,
     add_default_commands=False,
     load_dotenv=False,
@@ -91,6 +126,7 @@ def main() -> None:
 
 
 main.add_command(shell_command)
+main.add_command(LazyDbGroup())
 
 
 def _setup_logging() -> None:
