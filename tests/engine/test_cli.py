@@ -178,3 +178,18 @@ def test_ingest_commands_do_not_import_alembic(tmp_path):
             timeout=60,
         )
         assert done.stderr.strip().splitlines()[-1] == loaded, (args, done.stderr)
+
+
+def test_unknown_time_zone_is_a_usage_error(tmp_path):
+    env = engine_env("sqlite:///unused", tmp_path)
+    for args in (["scan", "--server", "s", "--root", str(tmp_path)], ["parse", str(tmp_path)]):
+        done = subprocess.run(
+            [*ENGINE, *args, "--timezone", "Mars/Olympus"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2, done.stderr
+        assert "unknown time zone 'Mars/Olympus'" in done.stderr
+        assert "Traceback" not in done.stderr

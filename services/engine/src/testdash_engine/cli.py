@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 from flask import current_app
@@ -196,9 +197,23 @@ scan_options = [
         "--ttl", type=Duration(), default=None, help="Time to live of queued items (default 24h)."
     ),
     click.option(
-        "--timezone", metavar="ZONE", help="Zone of naive timestamps on this server (default UTC)."
+        "--timezone",
+        metavar="ZONE",
+        callback=lambda _ctx, _param, value: _check_zone(value),
+        help="IANA zone of naive timestamps on this server, e.g. Europe/Berlin (default UTC).",
     ),
 ]
+
+
+def _check_zone(value: str | None) -> str | None:
+    """An unknown zone is a usage error now, not a silent UTC at ingest."""
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"unknown time zone {value!r} (use an IANA name)") from None
+    return value
 
 
 def with_scan_options(func: F) -> F:
@@ -301,7 +316,12 @@ def run(batch_size: int | None, **options: Any) -> None:
 @main.command("parse")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
-@click.option("--timezone", default="UTC", help="Zone for naive timestamps.")
+@click.option(
+    "--timezone",
+    default="UTC",
+    callback=lambda _ctx, _param, value: _check_zone(value),
+    help="IANA zone for naive timestamps.",
+)
 def parse_command(files: tuple[str, ...], as_json: bool, timezone: str) -> None:
     """Show what the engine would store for each file, without a database."""
     ctx = ParseContext(default_tz=ingest.zone(timezone))
@@ -311,6 +331,16 @@ def parse_command(files: tuple[str, ...], as_json: bool, timezone: str) -> None:
         rejected += not parsed.accepted
         click.echo(report.parsed_json(parsed) if as_json else report.parsed_line(parsed))
     sys.exit(EXIT_FAILED if rejected else 0)
+
+
+@main.command("uploads")
+@click.option("--spool", type=click.Path(file_okay=False), help="Private dir for the run trees.")
+@guarded
+def uploads_command(spool: str | None) -> None:
+    """Ingest files pushed to the web: each upload becomes a run, scanned and ingested as usual."""
+    from testdash_engine import uploads
+
+    sys.exit(uploads.main(spool))
 
 
 @main.command()
