@@ -43,6 +43,14 @@ _NOT_REPORTS: dict[str, str] = {
 }
 _NOT_YET = " is recognised but not supported yet"
 
+# An Allure 2 result may lack uuid/historyId (allure2's own fixtures do): a status value
+# Allure writes plus a "name" key tells it; fixture lists mark a container.
+_ALLURE2_STATUS = re.compile(rb'"status"\s*:\s*"(?i:passed|failed|broken|skipped|unknown)"')
+_ALLURE_CONTAINER = re.compile(rb'"(children|befores|afters)"\s*:\s*\[')
+_CONTAINER = "an Allure container (fixtures only), not a test result"
+# "[]": what cucumber-js and cucumber-jvm write when no feature ran.
+_EMPTY_ARRAY = re.compile(rb"\s*\[\s*\]\s*")
+
 # JSON reports by the keys their first bytes hold, checked in order: (keys, format).
 # Line-delimited streams (go test -json, Dart) are told by their first object's keys.
 _JSON_FORMATS: tuple[tuple[tuple[bytes, ...], str], ...] = (
@@ -61,9 +69,10 @@ _JSON_FORMATS: tuple[tuple[tuple[bytes, ...], str], ...] = (
     ((b'"historyId"',), "allure2"),
     ((b'"uuid"', b'"status"'), "allure2"),
     ((b'"uuid"', b'"name"', b'"stage"'), "allure2"),
+    ((b'"uuid"', b'"name"', b'"start"'), "allure2"),
 )
 _JSON_NOT_REPORTS: tuple[tuple[tuple[bytes, ...], str], ...] = (
-    ((b'"uuid"', b'"children"'), "an Allure container (fixtures only), not a test result"),
+    ((b'"uuid"', b'"children"'), _CONTAINER),
     ((b'"summary_line"',), "RSpec JSON" + _NOT_YET),
     ((b'"examples"', b'"version"'), "RSpec JSON" + _NOT_YET),
 )
@@ -150,7 +159,9 @@ def _detect_xml(text: str) -> Detection | Rejection:
         # Allure 1 writes a namespaced <ns2:test-suite>; NUnit 3 a bare one (a fragment).
         if ALLURE1_NS in text[pos : pos + 2048]:
             return Detection("allure1", None)
-        return Detection("nunit", "nunit3")
+        # NUnit 2 suites carry executed="..." (NUnit 3 ones runstate=): same parser, right label.
+        nunit2 = " executed=" in text[pos : pos + 2048].split(">", 1)[0]
+        return Detection("nunit", "nunit2" if nunit2 else "nunit3")
     what = _NOT_REPORTS.get(root) or _NOT_REPORTS.get(root.lower())
     if what is not None:
         return Rejection("not-a-report", what)
@@ -169,13 +180,17 @@ def _junit_dialect(root: str, text: str) -> str | None:
 def _detect_json(head: bytes) -> Detection | Rejection:
     for keys, fmt in _JSON_FORMATS:
         if all(key in head for key in keys):
-            if fmt == "allure2" and b'"children"' in head and b'"status"' not in head:
-                break
+            if fmt == "allure2" and _ALLURE_CONTAINER.search(head):
+                return Rejection("not-a-report", _CONTAINER)
             dialect = "json" if fmt == "allure1" else None
             return Detection(fmt, dialect)
     for keys, what in _JSON_NOT_REPORTS:
         if all(key in head for key in keys):
             return Rejection("not-a-report", what)
+    if b'"name"' in head and _ALLURE2_STATUS.search(head) and not _ALLURE_CONTAINER.search(head):
+        return Detection("allure2", None)
+    if _EMPTY_ARRAY.fullmatch(head.removeprefix(codecs.BOM_UTF8)):
+        return Detection("cucumber", None)
     return Rejection("not-a-report", "JSON that is not a known test report")
 
 
