@@ -1,0 +1,2 @@
+*** Settings ***
+Documentation    Top-level suite for the testdash golden file.
