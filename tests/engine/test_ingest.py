@@ -366,8 +366,9 @@ def test_awkward_text_round_trips_exactly_through_the_database(runner, db, tmp_p
 def test_many_small_files_and_a_file_larger_than_a_batch(runner, db, tmp_path, junit_report):
     run = tmp_path / "vol" / "r1"
     run.mkdir(parents=True)
-    for n in range(12):
-        shutil.copy(junit_report, run / f"small-{n}.xml")
+    for n in range(12):  # twelve distinct files: each a suite of its own
+        data = junit_report.read_text().replace('name="pytest"', f'name="pytest-{n}"')
+        (run / f"small-{n}.xml").write_text(data.replace('classname="', f'classname="m{n}.'))
     cases = "".join(f'<testcase classname="big" name="t{n}"/>' for n in range(700))
     (run / "big.xml").write_text(f'<testsuite name="big">{cases}</testsuite>')
     result = invoke(

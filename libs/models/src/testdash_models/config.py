@@ -82,6 +82,32 @@ class Config:
     DEFAULT_TIMEZONE = "UTC"
     RUN_DEPTH = 1
     BATCH_SIZE = 5000
+    # Engine processes that parse files beside the one writing batches (PostgreSQL only);
+    # -1: one per CPU this process may use, at most 4; 0: parse in the engine process.
+    PARSE_WORKERS = -1
+    # Access, uploads and Kubernetes (issue 4, write side); an env variable of the same
+    # name overrides each one (see ACCESS_SETTINGS). Rate limits are per process.
+    READ_REQUIRES_AUTH = False  # every page and API answer needs sign-in or a token
+    SESSION_COOKIE_SECURE = False  # production: True, the cookie travels over HTTPS only
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    PERMANENT_SESSION_LIFETIME = 12 * 3600  # seconds a browser sign-in lasts
+    TRUSTED_PROXIES = ""  # comma-separated networks whose X-Forwarded-User is believed
+    PROXY_USER_HEADER = "X-Forwarded-User"
+    PROXY_GROUPS_HEADER = "X-Forwarded-Groups"
+    PROXY_ADMIN_GROUP = "testdash-admins"
+    SIGNIN_MAX_FAILURES = 5  # per client address per SIGNIN_WINDOW_SECONDS
+    SIGNIN_WINDOW_SECONDS = 300
+    UPLOADS_PER_MINUTE = 30  # per credential
+    UPLOAD_MAX_BYTES = 100 * 1024 * 1024  # one upload's files, expanded
+    UPLOAD_MAX_FILE_BYTES = 50 * 1024 * 1024
+    UPLOAD_MAX_FILES = 500
+    UPLOAD_MAX_RATIO = 200  # expanded/compressed size beyond which an archive is a bomb
+    UPLOAD_SPOOL_DIR = ""  # engine: where uploads become a run tree; default instance/upload-spool
+    K8S_API_URL = ""  # an API server to use instead of the in-cluster one (kubectl proxy, tests)
+    K8S_NAMESPACE = ""  # default: the pod's own namespace
+    K8S_CRONJOB_SELECTOR = "app.kubernetes.io/name=testdash,app.kubernetes.io/component=engine"
+    K8S_UPLOADS_CRONJOB = "testdash-uploads"
 
     @classmethod
     def database_url(cls, instance_path: str, environ: Mapping[str, str]) -> str:
@@ -98,7 +124,13 @@ class Config:
         """Settings read when an app is made: the database URL and pool options."""
         environ = os.environ if environ is None else environ
         settings: dict[str, Any] = {}
-        for name in ("DB_POOL_SIZE", "DB_MAX_OVERFLOW", "DB_POOL_RECYCLE", "QUEUE_TTL_HOURS"):
+        for name in (
+            "DB_POOL_SIZE",
+            "DB_MAX_OVERFLOW",
+            "DB_POOL_RECYCLE",
+            "QUEUE_TTL_HOURS",
+            "PARSE_WORKERS",
+        ):
             raw = environ.get(name)
             if raw:
                 try:
@@ -109,7 +141,37 @@ class Config:
             settings["DEFAULT_TIMEZONE"] = environ["DEFAULT_TIMEZONE"]
         settings["SECRET_KEY"] = env("SECRET_KEY", environ) or cls.SECRET_KEY
         settings["SQLALCHEMY_DATABASE_URI"] = cls.database_url(instance_path, environ)
+        settings.update(_access_settings(cls, environ))
         return settings
+
+
+ACCESS_SETTINGS = [
+    name
+    for name in vars(Config)
+    if name.startswith(
+        ("READ_", "SESSION_", "PERMANENT_", "TRUSTED_", "PROXY_", "SIGNIN_", "UPLOAD", "K8S_")
+    )
+]
+
+
+def _access_settings(cls: type[Config], environ: Mapping[str, str]) -> dict[str, Any]:
+    """Environment overrides of the access settings, typed like their defaults."""
+    settings: dict[str, Any] = {}
+    for name in ACCESS_SETTINGS:
+        raw = environ.get(name)
+        if raw is None:
+            continue
+        default = getattr(cls, name)
+        if isinstance(default, bool):
+            settings[name] = raw.strip().lower() in ("1", "true", "yes", "on")
+        elif isinstance(default, int):
+            try:
+                settings[name] = int(raw)
+            except ValueError:
+                raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+        else:
+            settings[name] = raw
+    return settings
 
 
 class DevelopmentConfig(Config):
@@ -138,6 +200,7 @@ class ProductionConfig(Config):
     """A cluster: PostgreSQL from ``DATABASE_URL`` or the ``POSTGRES_*`` variables."""
 
     NAME = "production"
+    SESSION_COOKIE_SECURE = True
 
     @classmethod
     def database_url(cls, instance_path: str, environ: Mapping[str, str]) -> str:

@@ -205,6 +205,13 @@ scan_options = [
 ]
 
 
+def parse_workers(setting: int) -> int:
+    """PARSE_WORKERS, with -1 meaning one per usable CPU (at most 4)."""
+    if setting >= 0:
+        return setting
+    return min(len(os.sched_getaffinity(0)), 4)
+
+
 def _check_zone(value: str | None) -> str | None:
     """An unknown zone is a usage error now, not a silent UTC at ingest."""
     if value is None:
@@ -279,6 +286,7 @@ def _ingest(
             batch_size=batch_size or config["BATCH_SIZE"],
             default_tz=config["DEFAULT_TIMEZONE"],
             progress=progress,
+            workers=parse_workers(config["PARSE_WORKERS"]),
         )
         return ingestor.run(server_name)
 

@@ -19,6 +19,7 @@ from testdash_models.models import File, QueueItem, Server
 
 from testdash_engine import persist
 from testdash_engine.discover import MANIFEST, FileStat, RunSpec, find_runs, list_files
+from testdash_engine.fanout import FANOUT_MAX_BYTES, FANOUT_MIN_FILES, Fanout
 from testdash_engine.formats import ReportReader
 from testdash_engine.model import Limits, ParseContext, Rejection
 
@@ -138,8 +139,12 @@ class Ingestor:
         default_tz: str,
         progress: Progress | None = None,
         batch_bytes: int = 32 * 1024 * 1024,
+        workers: int = 0,
     ) -> None:
         self.session = session
+        self.workers = workers
+        self.fanout: Fanout | None = None
+        self.root: str | None = None
         self.limits = limits
         self.batch_size = batch_size
         self.batch_bytes = batch_bytes
@@ -148,17 +153,26 @@ class Ingestor:
         self.known = persist.KnownCases()
         self.stats = IngestStats()
 
-    def run(self, server_name: str | None = None) -> IngestStats:
-        """Expire old items, then ingest every server with work (only SERVER_NAME if given)."""
+    def run(self, server_name: str | None = None, root: str | None = None) -> IngestStats:
+        """Expire old items, then ingest every server with work (only SERVER_NAME if given).
+
+        ROOT limits the work to items scanned below it: the uploads command ingests its
+        spool while the server's own engine may be queueing runs of the real volume.
+        """
+        self.root = root
         self.stats.expired = persist.expire_queue(self.session)
         self.session.commit()
-        for server in persist.servers_with_work(self.session, server_name):
-            try:
-                with persist.server_lock(self.session, server.name) as lock:
-                    self._server(server, lock)
-            except persist.ServerBusy:
-                log.info("server %s is being ingested by another engine; skipped", server.name)
-                self.stats.busy_servers.append(server.name)
+        try:
+            for server in persist.servers_with_work(self.session, server_name):
+                try:
+                    with persist.server_lock(self.session, server.name) as lock:
+                        self._server(server, lock)
+                except persist.ServerBusy:
+                    log.info("server %s is being ingested by another engine; skipped", server.name)
+                    self.stats.busy_servers.append(server.name)
+        finally:
+            if self.fanout is not None:
+                self.fanout.close()
         return self.stats
 
     def _server(self, server: Server, lock: Connection | None) -> None:
@@ -169,7 +183,7 @@ class Ingestor:
         writer = persist.writer_for(
             self.session, self.known, batch_rows=self.batch_size, batch_bytes=self.batch_bytes
         )
-        waiting: list[tuple[persist.Claim, int]] = []
+        waiting: list[Waiting] = []
         try:
             self._claim_items(server, lock, ctx, writer, waiting)
             writer.flush()
@@ -187,7 +201,7 @@ class Ingestor:
         lock: Connection | None,
         ctx: ParseContext,
         writer: Writer,
-        waiting: list[tuple[persist.Claim, int]],
+        waiting: list[Waiting],
     ) -> None:
         """Work through the server's items; the next run is read while a batch is written.
 
@@ -195,14 +209,14 @@ class Ingestor:
         (WAITING holds the others): a killed engine leaves it pending for the next one.
         """
         while True:
-            held = [waiting_claim.item_id for waiting_claim, _ in waiting]
-            claim = persist.claim_next(self.session, server.id, lock, held)
+            held = [wait.claim.item_id for wait in waiting]
+            claim = persist.claim_next(self.session, server.id, lock, held, self.root)
             if claim is None:
                 break
             item = self.session.get(QueueItem, claim.item_id)
             assert item is not None
             try:
-                self._item(server, item, ctx, writer)
+                ledger = self._item(server, item, ctx, writer)
             except DB_GONE:
                 raise
             except Exception as exc:
@@ -214,17 +228,26 @@ class Ingestor:
                 self.stats.failed_items.append(f"{server.name}:{item.run_dir}: {exc}")
                 claim.finish(self.session, "failed", f"{type(exc).__name__}: {exc}"[:4000])
                 continue
-            waiting.append((claim, writer.mark()))
+            reconcile = ledger.run_id if ledger.needs_reconcile else None
+            waiting.append(Waiting(claim, writer.mark(), reconcile))
             self._settle(waiting, writer.committed)
 
-    def _settle(self, waiting: list[tuple[persist.Claim, int]], committed: int) -> None:
-        """Mark done the items whose files are all committed."""
-        while waiting and waiting[0][1] <= committed:
-            claim, _ = waiting.pop(0)
-            claim.finish(self.session, "done")
+    def _settle(self, waiting: list[Waiting], committed: int) -> None:
+        """Mark done the items whose files are all committed (after seeing their run whole)."""
+        while waiting and waiting[0].batch <= committed:
+            wait = waiting.pop(0)
+            if wait.reconcile is not None:
+                tests = persist.reconcile_run(self.session, wait.reconcile)
+                if tests:
+                    log.info(
+                        "run %s: %d tests have attempts in several files", wait.reconcile, tests
+                    )
+            wait.claim.finish(self.session, "done")
             self.stats.runs += 1
 
-    def _item(self, server: Server, item: QueueItem, ctx: ParseContext, writer: Writer) -> None:
+    def _item(
+        self, server: Server, item: QueueItem, ctx: ParseContext, writer: Writer
+    ) -> persist.RunLedger:
         run = persist.upsert_run(self.session, server, item)
         self.session.commit()
         path = os.path.join(item.root, item.run_dir) if item.root else item.run_dir
@@ -232,7 +255,8 @@ class Ingestor:
             raise ItemError(f"run directory {path} is gone or not a directory")
         listing = list_files(RunSpec(item.run_dir, path), item.root)
         stored = persist.existing_files(self.session, run.id)
-        writer.begin_run(run)
+        ledger = persist.RunLedger.start(run.id, stored)
+        writer.begin_run(run, ledger)
         problems = list(listing.errors)
         if item.last_error and item.last_error.startswith(MANIFEST):
             problems.append((f"{item.run_dir}/{MANIFEST}", item.last_error))
@@ -246,39 +270,62 @@ class Ingestor:
                 0,
             )
             self._count(writer, stat, stored.get(name), Rejection("unreadable", reason))
+        fanout = self._fanout(writer, len(listing.files))
         for stat in listing.files:
             self.stats.files_seen += 1
-            written = self._file(writer, stat, stored.get(stat.full_name), ctx)
-            if self.progress:
-                self.progress(stat.full_name, written)
+            existing = stored.get(stat.full_name)
+            if self._unchanged(writer, stat, existing):
+                self._done(stat, 0)
+            elif fanout is not None and stat.size <= FANOUT_MAX_BYTES:
+                assert isinstance(writer, persist.BatchWriter)
+                for done_stat, outcome in fanout.add(writer, stat, existing, ctx):
+                    self._done(done_stat, self._tally(done_stat, outcome))
+            else:
+                self._drain(fanout, writer, ctx)
+                outcome = writer.add(stat, existing, ReportReader(stat.path, ctx))
+                self._done(stat, self._tally(stat, outcome))
+        self._drain(fanout, writer, ctx)
         writer.finish_run(run)
+        return ledger
 
-    def _file(
-        self,
-        writer: Writer,
-        stat: FileStat,
-        existing: File | None,
-        ctx: ParseContext,
-    ) -> int:
-        """Ingest one file unless unchanged; returns the result rows written."""
-        if existing is not None and (existing.file_size, existing.mtime_ns) == (
-            stat.size,
-            stat.mtime_ns,
-        ):
+    def _fanout(self, writer: Writer, files: int) -> Fanout | None:
+        """The parse workers, started for the first run worth them (PostgreSQL only)."""
+        if self.workers <= 0 or not isinstance(writer, persist.BatchWriter):
+            return None
+        if self.fanout is None and files >= FANOUT_MIN_FILES:
+            self.fanout = Fanout(self.workers, self.batch_size, self.batch_bytes)
+        return self.fanout if self.fanout is not None and not self.fanout.broken else None
+
+    def _drain(self, fanout: Fanout | None, writer: Writer, ctx: ParseContext) -> None:
+        if fanout is not None:
+            assert isinstance(writer, persist.BatchWriter)
+            for stat, outcome in fanout.drain(writer, ctx):
+                self._done(stat, self._tally(stat, outcome))
+
+    def _done(self, stat: FileStat, written: int) -> None:
+        if self.progress:
+            self.progress(stat.full_name, written)
+
+    def _unchanged(self, writer: Writer, stat: FileStat, existing: File | None) -> bool:
+        """True when the stored file is current (or its re-read failed and is recorded)."""
+        if existing is None:
+            return False
+        if (existing.file_size, existing.mtime_ns) == (stat.size, stat.mtime_ns):
             self.stats.files_unchanged += 1
-            return 0
-        if existing is not None and existing.sha256:
-            try:
-                digest = sha256_file(stat.path)
-            except OSError as exc:
-                return self._count(writer, stat, existing, Rejection("unreadable", _os_reason(exc)))
-            if digest == existing.sha256:
-                persist.touch_file(self.session, existing, stat)
-                self.session.commit()
-                self.stats.files_unchanged += 1
-                return 0
-        outcome = writer.add(stat, existing, ReportReader(stat.path, ctx))
-        return self._tally(stat, outcome)
+            return True
+        if not existing.sha256:
+            return False
+        try:
+            digest = sha256_file(stat.path)
+        except OSError as exc:
+            self._count(writer, stat, existing, Rejection("unreadable", _os_reason(exc)))
+            return True
+        if digest != existing.sha256:
+            return False
+        persist.touch_file(self.session, existing, stat)
+        self.session.commit()
+        self.stats.files_unchanged += 1
+        return True
 
     def _count(
         self,
@@ -312,6 +359,15 @@ class Ingestor:
         else:
             self.stats.files_changed += 1
         return outcome.results
+
+
+@dataclass(slots=True)
+class Waiting:
+    """A claimed item whose files wait for batch BATCH to commit; its run may need reconciling."""
+
+    claim: persist.Claim
+    batch: int
+    reconcile: int | None
 
 
 class ItemError(Exception):

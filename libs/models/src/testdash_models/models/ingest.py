@@ -75,6 +75,7 @@ class Run(RunMeta, db.Model):  # type: ignore[name-defined,misc]
         Index("ix_runs_started", "started_at"),
         Index("ix_runs_run_tag", "run_tag"),
         Index("ix_runs_branch", "branch"),
+        Index("ix_runs_user_tag", "user_tag"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -128,6 +129,10 @@ class File(db.Model):  # type: ignore[name-defined,misc]
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
     reason_line: Mapped[int | None] = mapped_column(Integer)
+    # Non-fatal parse notes (a repaired value, an ignored element), capped.
+    notes: Mapped[str | None] = mapped_column(Text)
+    # Order-independent digest of the file's results: finds the same results in another form.
+    results_digest: Mapped[int | None] = mapped_column(BigInteger)
     results: Mapped[int] = mapped_column(Integer, default=0)
     tests: Mapped[int] = mapped_column(Integer, default=0)
     passed: Mapped[int] = mapped_column(Integer, default=0)
@@ -186,6 +191,7 @@ class IngestJob(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (
         CheckConstraint(_in("outcome", JOB_OUTCOMES), name="outcome"),
         Index("ix_ingest_jobs_server_started", "server_id", "started_at"),
+        Index("ix_ingest_jobs_started", "started_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -27,6 +27,15 @@ class TestCase(db.Model):  # type: ignore[name-defined,misc]
     """A test's stable identity; the key is a 64-bit hash of (suite, classname, name)."""
 
     __tablename__ = "test_cases"
+    __table_args__ = (
+        # GIN trigram on PostgreSQL (substring search on millions); plain on SQLite.
+        Index(
+            "ix_test_cases_name_trgm",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+        ),
+    )
     __test__ = False  # not a pytest class
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)

@@ -21,15 +21,15 @@ from testdash_engine.persist.queue import (
 )
 from testdash_engine.persist.results import (
     DatabaseGone,
-    FileCounts,
     FileOutcome,
     FileWriter,
-    KnownCases,
     existing_files,
     reject_file,
     store_file,
     touch_file,
 )
+from testdash_engine.persist.runs import RunLedger, reconcile_run
+from testdash_engine.rows import FileCounts, KnownCases
 
 __all__ = [
     "BatchWriter",
@@ -40,6 +40,8 @@ __all__ = [
     "DatabaseGone",
     "FileCounts",
     "KnownCases",
+    "RunLedger",
+    "reconcile_run",
     "ServerBusy",
     "claim_next",
     "enqueue",

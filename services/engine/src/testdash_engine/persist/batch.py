@@ -10,13 +10,11 @@ than a batch is streamed in its own transaction, COPY chunk by chunk.
 
 from __future__ import annotations
 
-import functools
 import io
 import itertools
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from psycopg2.extras import execute_values
@@ -28,19 +26,25 @@ from testdash_models.models.types import utcnow
 from testdash_engine.discover import FileStat
 from testdash_engine.model import CaseResult, ParseError, ParseIssue, Rejection
 from testdash_engine.persist.results import (
-    COUNT_COLUMNS,
     RESULT_COLUMNS,
     DatabaseGone,
-    FileCounts,
     FileOutcome,
-    KnownCases,
-    count_cases,
-    describe,
     file_type,
     old_counts,
     run_totals_update,
     status_delta,
 )
+from testdash_engine.persist.runs import RunLedger, format_notes
+from testdash_engine.rows import (
+    COUNT_COLUMNS,
+    FileCounts,
+    KnownCases,
+    count_cases,
+    describe,
+    format_line,
+    signed,
+)
+from testdash_engine.worker import Formatted
 
 FILE_COLUMNS = (
     "id",
@@ -60,6 +64,8 @@ FILE_COLUMNS = (
     "status",
     "reason",
     "reason_line",
+    "notes",
+    "results_digest",
     "results",
     "tests",
     *COUNT_COLUMNS,
@@ -75,24 +81,6 @@ _UPSERT_CASES = (
     " ON CONFLICT (id) DO NOTHING"
 )
 _COPY = f"COPY results ({', '.join(RESULT_COLUMNS)}) FROM STDIN"
-_NULL = "\\N"
-
-
-@functools.lru_cache(maxsize=1024)
-def _iso(when: datetime) -> str:
-    """Timestamps repeat across a file's cases: format each once."""
-    return when.isoformat()
-
-
-def _text(value: str | None) -> str:
-    """COPY text format; chained replace runs in C, str.translate with a dict does not."""
-    if value is None:
-        return _NULL
-    if "\\" in value:
-        value = value.replace("\\", "\\\\")
-    if "\x00" in value:
-        value = value.replace("\x00", "\ufffd")
-    return value.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 @dataclass(slots=True)
@@ -149,10 +137,11 @@ class BatchWriter:
         """The batch number by which everything added so far is committed."""
         return self.submitted + (1 if self.pending else 0)
 
-    def begin_run(self, run: Run) -> None:
+    def begin_run(self, run: Run, ledger: RunLedger) -> None:
         """The files added next belong to RUN (a batch may hold files of several runs)."""
         self.run_id = run.id
         self.run_dir = run.run_dir
+        self.ledger = ledger
 
     def finish_run(self, run: Run) -> None:
         """Nothing to wait for: the run's duration moves with its totals, in SQL."""
@@ -161,21 +150,65 @@ class BatchWriter:
         self, stat: FileStat, existing: File | None, stream: Iterable[CaseResult | ParseIssue]
     ) -> FileOutcome:
         """Parse a file into the batch (or stream it alone when it is larger than a batch)."""
-        item = self._pending(stat, existing)
-        prefix = f"{item.run_id}\t{item.file_id}\t"
+        return self.add_reserved(self.reserve(stat, existing), stream)
+
+    def reserve(self, stat: FileStat, existing: File | None) -> Pending:
+        """A file's place in the batch, with its id: COPY lines can be made elsewhere."""
+        return self._pending(stat, existing)
+
+    @staticmethod
+    def prefix(item: Pending) -> str:
+        """What every COPY line of ITEM starts with."""
+        return f"{item.run_id}\t{item.file_id}\t"
+
+    def add_reserved(self, item: Pending, stream: Iterable[CaseResult | ParseIssue]) -> FileOutcome:
+        """Parse a reserved file into the batch, in this process."""
+        prefix = self.prefix(item)
         cases = iter(stream)
         try:
             for case in count_cases(cases, item.counts):
-                item.lines.append(self._line(prefix, len(item.lines), case, item.new_cases))
-                item.size += len(item.lines[-1])
+                line = format_line(
+                    prefix, len(item.lines), case, self.known, item.new_cases, item.counts
+                )
+                item.lines.append(line)
+                item.size += len(line)
                 if len(item.lines) >= self.batch_rows or item.size >= self.batch_bytes:
                     self.flush()
                     return self._stream_alone(item, cases, stream)
         except ParseError as exc:
-            return self.reject(stat, existing, exc.rejection, getattr(stream, "sha256", None))
+            sha256 = getattr(stream, "sha256", None)
+            return self.reject(item.stat, item.existing, exc.rejection, sha256)
         item.sha256, item.format, item.dialect = describe(stream)
+        return self._accept(item)
+
+    def add_formatted(self, item: Pending, done: Formatted) -> FileOutcome:
+        """Queue a reserved file that a parse worker has turned into COPY lines."""
+        if done.rejection is not None:
+            return self.reject(item.stat, item.existing, done.rejection, done.sha256)
+        known = self.known
+        item.lines, item.size, item.counts = [done.data], done.size, done.counts
+        item.new_cases = {
+            key: identity
+            for key, identity in done.cases.items()
+            if key not in known.committed and key not in known.pending
+        }
+        item.sha256, item.format, item.dialect = done.sha256, done.format, done.dialect
+        return self._accept(item)
+
+    def _accept(self, item: Pending) -> FileOutcome:
+        duplicate = self._duplicate(item)
+        if duplicate is not None:
+            return self.reject(item.stat, item.existing, duplicate, item.sha256)
         self._queue(item)
-        return FileOutcome("changed" if existing else "new", item.counts.results)
+        return FileOutcome("changed" if item.existing else "new", item.counts.results)
+
+    def _duplicate(self, item: Pending) -> Rejection | None:
+        """Why ITEM repeats an earlier file of its run; else remember it as accepted."""
+        counts, name = item.counts, item.stat.full_name
+        duplicate = self.ledger.duplicate(name, item.sha256, counts.digest, counts.results)
+        if duplicate is None:
+            self.ledger.accept(name, item.sha256, counts.digest, counts.results, counts.keys)
+        return duplicate
 
     def reject(
         self, stat: FileStat, existing: File | None, rejection: Rejection, sha256: str | None = None
@@ -267,12 +300,19 @@ class BatchWriter:
             while True:
                 before, new_cases = item.counts.results, {}  # type: ignore[var-annotated]
                 chunk = itertools.islice(remaining, self.batch_rows)
-                lines = (self._line(prefix, next(ordinal), c, new_cases) for c in chunk)
+                lines = (
+                    format_line(prefix, next(ordinal), c, self.known, new_cases, item.counts)
+                    for c in chunk
+                )
                 self._copy(cursor, _LineSource(lines))
                 self._upsert_cases(cursor, new_cases)
                 if item.counts.results - before < self.batch_rows:
                     break
             item.sha256, item.format, item.dialect = describe(stream)
+            duplicate = self._duplicate(item)
+            if duplicate is not None:
+                self._rollback()
+                return self.reject(item.stat, item.existing, duplicate, item.sha256)
             execute_values(cursor, _UPSERT_FILES, [self._file_row(item)])
             self._move_totals(cursor, [item])
             self.conn.commit()
@@ -295,27 +335,10 @@ class BatchWriter:
 
     def _queue(self, item: Pending) -> None:
         self.pending.append(item)
-        self.rows += len(item.lines) + 1
+        self.rows += item.counts.results + 1
         self.bytes += item.size
         if self.rows >= self.batch_rows or self.bytes >= self.batch_bytes:
             self._submit()  # written while the next files are parsed
-
-    def _line(
-        self,
-        prefix: str,
-        ordinal: int,
-        case: CaseResult,
-        new_cases: dict[int, tuple[str, str, str]],
-    ) -> str:
-        key = self.known.key_for(case, new_cases)
-        return (
-            f"{prefix}{key}\t{ordinal}\t{case.status}\t{case.attempt}\t"
-            f"{'t' if case.final else 'f'}\t{'t' if case.flaky else 'f'}\t"
-            f"{_NULL if case.duration is None else repr(case.duration)}\t"
-            f"{_NULL if case.started_at is None else _iso(case.started_at)}\t"
-            f"{_text(case.message)}\t{_text(None if case.type is None else case.type[:512])}\t"
-            f"{_text(case.trace)}\t{_text(case.stdout)}\t{_text(case.stderr)}\t{case.truncated}\n"
-        )
 
     def _file_row(self, item: Pending) -> tuple[Any, ...]:
         stat, counts, now = item.stat, item.counts, utcnow()
@@ -339,6 +362,8 @@ class BatchWriter:
             item.status,
             reason,
             line,
+            format_notes(counts.issues),
+            signed(counts.digest) if counts.results else None,
             counts.results,
             counts.tests,
             *(getattr(counts, c) for c in COUNT_COLUMNS),

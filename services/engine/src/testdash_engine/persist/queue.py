@@ -177,11 +177,16 @@ class ServerBusy(Exception):
 
 
 def claim_next(
-    session: Session, server_id: int, lock: Connection | None, held: Collection[int] = ()
+    session: Session,
+    server_id: int,
+    lock: Connection | None,
+    held: Collection[int] = (),
+    root: str | None = None,
 ) -> Claim | None:
     """Take the oldest live pending item of a server, skipping items others hold.
 
-    HELD are items this engine worked on whose last batch is still being written.
+    HELD are items this engine worked on whose last batch is still being written; ROOT,
+    when given, limits the claim to items scanned below that root (the uploads spool).
     """
     query = (
         select(QueueItem.id)
@@ -194,6 +199,8 @@ def claim_next(
         .order_by(QueueItem.id)
         .limit(1)
     )
+    if root is not None:
+        query = query.where(QueueItem.root == root)
     if lock is None:
         item_id = session.scalar(query)
         return Claim(item_id, None) if item_id is not None else None

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Update, case, delete, func, insert, select, update
@@ -25,10 +24,17 @@ from testdash_engine.model import (
     ParseError,
     ParseIssue,
     Rejection,
-    test_case_key,
+)
+from testdash_engine.persist.runs import RunLedger, format_notes
+from testdash_engine.rows import (
+    COUNT_COLUMNS,
+    FileCounts,
+    KnownCases,
+    count_cases,
+    describe,
+    signed,
 )
 
-COUNT_COLUMNS = ("passed", "failed", "errors", "skipped", "flaky")
 RESULT_COLUMNS = (
     "run_id",
     "file_id",
@@ -49,54 +55,6 @@ RESULT_COLUMNS = (
 )
 
 
-@dataclass(slots=True)
-class FileCounts:
-    """What one stored file adds to its run."""
-
-    results: int = 0
-    passed: int = 0
-    failed: int = 0
-    errors: int = 0
-    skipped: int = 0
-    flaky: int = 0
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    issues: list[ParseIssue] = field(default_factory=list)
-
-    @property
-    def tests(self) -> int:
-        """Tests counted once each (final attempts)."""
-        return self.passed + self.failed + self.errors + self.skipped
-
-    def merge(self, other: FileCounts) -> None:
-        """Add another file's counts (for a batch of files)."""
-        self.results += other.results
-        for column in COUNT_COLUMNS:
-            setattr(self, column, getattr(self, column) + getattr(other, column))
-        for when in (other.started_at, other.finished_at):
-            if when is None:
-                continue
-            if self.started_at is None or when < self.started_at:
-                self.started_at = when
-            if self.finished_at is None or when > self.finished_at:
-                self.finished_at = when
-
-    def add(self, case: CaseResult) -> None:
-        """Count one result row."""
-        self.results += 1
-        if case.final:
-            column = "errors" if case.status == "error" else case.status
-            setattr(self, column, getattr(self, column) + 1)
-            if case.flaky:
-                self.flaky += 1
-        if case.started_at is not None:
-            end = case.started_at + timedelta(seconds=case.duration or 0.0)
-            if self.started_at is None or case.started_at < self.started_at:
-                self.started_at = case.started_at
-            if self.finished_at is None or end > self.finished_at:
-                self.finished_at = end
-
-
 @dataclass(frozen=True, slots=True)
 class FileOutcome:
     """What happened to one file: new, changed, rejected or skipped, and rows written."""
@@ -108,50 +66,6 @@ class FileOutcome:
 
 class DatabaseGone(Exception):
     """The connection died under COPY."""
-
-
-# Memory bounds for a 1 GB file of unique test names: the identity cache holds three
-# strings per entry (~30 MB at 100,000), the committed-key set ~60 MB at 1,000,000.
-KEY_CACHE = 100_000
-KNOWN_CACHE = 1_000_000
-
-
-class KnownCases:
-    """Test-case keys this process has seen committed, so the catalogue is not re-sent."""
-
-    def __init__(self) -> None:
-        self.committed: set[int] = set()
-        self.pending: set[int] = set()
-        self.keys: dict[tuple[str, str, str], int] = {}
-
-    def key(self, suite: str, classname: str, name: str) -> int:
-        """The test-case key, hashed once per identity: identities repeat run after run."""
-        identity = (suite, classname, name)
-        try:
-            return self.keys[identity]
-        except KeyError:
-            if len(self.keys) >= KEY_CACHE:  # bounded: a huge catalogue just hashes again
-                self.keys.clear()
-            key = self.keys[identity] = test_case_key(suite, classname, name)
-            return key
-
-    def key_for(self, case: CaseResult, new_cases: dict[int, tuple[str, str, str]]) -> int:
-        """The case's test-case key; an identity not yet in the catalogue goes to NEW_CASES."""
-        key = self.key(case.suite, case.classname, case.name)
-        if key not in self.committed and key not in self.pending:
-            new_cases[key] = (case.suite, case.classname, case.name)
-        return key
-
-    def commit(self) -> None:
-        """The transaction committed: its keys are now known to exist."""
-        if len(self.committed) >= KNOWN_CACHE:  # bounded: forgetting only costs an upsert
-            self.committed.clear()
-        self.committed |= self.pending
-        self.pending.clear()
-
-    def rollback(self) -> None:
-        """The transaction rolled back: forget its keys."""
-        self.pending.clear()
 
 
 def store_file(
@@ -251,6 +165,8 @@ def _apply_counts(row: File, counts: FileCounts) -> None:
         setattr(row, column, getattr(counts, column))
     row.started_at = counts.started_at
     row.finished_at = counts.finished_at
+    row.notes = format_notes(counts.issues)
+    row.results_digest = signed(counts.digest) if counts.results else None
 
 
 def old_counts(existing: File | None) -> FileCounts:
@@ -329,9 +245,10 @@ class FileWriter:
         """Everything added so far is committed already."""
         return 0
 
-    def begin_run(self, run: Run) -> None:
-        """The files added next belong to RUN."""
+    def begin_run(self, run: Run, ledger: RunLedger) -> None:
+        """The files added next belong to RUN, whose files so far LEDGER knows."""
         self.run = run
+        self.ledger = ledger
 
     def finish_run(self, run: Run) -> None:
         """Every file is committed: set the run's duration from its start and end."""
@@ -345,7 +262,7 @@ class FileWriter:
     ) -> FileOutcome:
         """Store a file in its own transaction, or record why it was rejected."""
         try:
-            _, counts = store_file(
+            row, counts = store_file(
                 self.session,
                 self.run,
                 stat,
@@ -353,6 +270,16 @@ class FileWriter:
                 existing=existing,
                 known=self.known,
                 batch_size=self.batch_rows,
+            )
+            duplicate = self.ledger.duplicate(
+                stat.full_name, row.sha256, counts.digest, counts.results
+            )
+            if duplicate is not None:
+                self.session.rollback()
+                self.known.rollback()
+                return self.reject(stat, existing, duplicate, row.sha256)
+            self.ledger.accept(
+                stat.full_name, row.sha256, counts.digest, counts.results, counts.keys
             )
             self.session.commit()
             self.known.commit()
@@ -375,28 +302,6 @@ class FileWriter:
 
     def close(self) -> None:
         """Nothing to let go of."""
-
-
-def count_cases(
-    stream: Iterable[CaseResult | ParseIssue], counts: FileCounts
-) -> Iterator[CaseResult]:
-    """The results of a stream, counted as they pass; its notes are kept on the counts."""
-    for item in stream:
-        if isinstance(item, ParseIssue):
-            counts.issues.append(item)
-        else:
-            counts.add(item)
-            yield item
-
-
-def describe(stream: object) -> tuple[str | None, str | None, str | None]:
-    """SHA-256, format and dialect of a stream that was a ReportReader, read to its end."""
-    detection = getattr(stream, "detection", None)
-    return (
-        getattr(stream, "sha256", None),
-        detection.format if detection else None,
-        detection.dialect if detection else None,
-    )
 
 
 def _upsert_test_cases(session: Session, new_cases: dict[int, tuple[str, str, str]]) -> None:
@@ -423,8 +328,8 @@ def _insert_batch(
             {
                 "run_id": run_id,
                 "file_id": file_id,
-                "ordinal": next(ordinal),
-                "test_case_id": known.key_for(case_, new_cases),
+                "ordinal": (position := next(ordinal)),
+                "test_case_id": (key := known.key_for(case_, new_cases)),
                 "status": case_.status,
                 "attempt": case_.attempt,
                 "final": case_.final,
@@ -439,6 +344,7 @@ def _insert_batch(
                 "truncated": case_.truncated,
             }
         )
+        counts.note_key(key, case_, position)
     if rows:
         session.execute(insert(Result), rows)
     known.pending |= new_cases.keys()
