@@ -41,7 +41,6 @@ _NOT_REPORTS: dict[str, str] = {
     "checkstyle": "a Checkstyle report, not a test report",
     "pmd": "a PMD report, not a test report",
 }
-_NOT_YET = " is recognised but not supported yet"
 
 # An Allure 2 result may lack uuid/historyId (allure2's own fixtures do): a status value
 # Allure writes plus a "name" key tells it; fixture lists mark a container.
@@ -70,11 +69,11 @@ _JSON_FORMATS: tuple[tuple[tuple[bytes, ...], str], ...] = (
     ((b'"uuid"', b'"status"'), "allure2"),
     ((b'"uuid"', b'"name"', b'"stage"'), "allure2"),
     ((b'"uuid"', b'"name"', b'"start"'), "allure2"),
+    ((b'"summary_line"',), "rspec"),
+    ((b'"examples"', b'"version"'), "rspec"),
 )
 _JSON_NOT_REPORTS: tuple[tuple[tuple[bytes, ...], str], ...] = (
     ((b'"uuid"', b'"children"'), _CONTAINER),
-    ((b'"summary_line"',), "RSpec JSON" + _NOT_YET),
-    ((b'"examples"', b'"version"'), "RSpec JSON" + _NOT_YET),
 )
 
 _NAME = re.compile(r"<([A-Za-z_][\w.\-]*:)?([A-Za-z_][\w.\-]*)")

@@ -43,6 +43,7 @@ PARSERS: dict[str, str] = {
     "mocha": "mocha",
     "pytest-json": "pytest_json",
     "dart": "dart",
+    "rspec": "rspec",
 }
 _LOADED: dict[str, Parser] = {}
 

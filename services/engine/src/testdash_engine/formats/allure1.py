@@ -14,7 +14,7 @@ from typing import Any
 
 from testdash_engine.detect import DTD_REFUSED
 from testdash_engine.formats.allure_common import status_of, timing
-from testdash_engine.formats.jsonevents import JsonEvents, text
+from testdash_engine.formats.jsonstream import JsonEvents, string
 from testdash_engine.formats.xmlstream import feed, make_parser, split_cdata
 from testdash_engine.model import (
     CaseResult,
@@ -156,8 +156,8 @@ def _json_case(item: Any, suite: str, limits: Limits) -> tuple[CaseResult, str |
     failure = item.get("failure")
     message = trace = None
     if failure.__class__ is dict:
-        message = text(failure.get("message"))
-        trace = text(failure.get("stackTrace"))
+        message = string(failure.get("message"))
+        trace = string(failure.get("stackTrace"))
     classname = ""
     labels = item.get("labels")
     for label in labels if labels.__class__ is list else ():
@@ -170,7 +170,7 @@ def _json_case(item: Any, suite: str, limits: Limits) -> tuple[CaseResult, str |
     if trace:
         trace, more = cap_str(trace, limits.trace)
         cut += more
-    ident = (suite, classname, text(item.get("name")) or "")
+    ident = (suite, classname, string(item.get("name")) or "")
     return _make(ident, item, (message, trace, cut), limits)
 
 
@@ -186,7 +186,7 @@ def _parse_json(events: JsonEvents, ctx: ParseContext) -> Iterator[CaseResult | 
             break
         event, value = events.next()
         if key == "name":
-            suite = text(events.value(event, value)) or ""
+            suite = string(events.value(event, value)) or ""
         elif key == "testCases" and event == "start_array":
             while (item := events.next())[0] != "end_array":
                 held.append(events.value(*item, skip=frozenset({"steps", "attachments"})))
@@ -212,7 +212,7 @@ def parse(
 ) -> Iterator[CaseResult | ParseIssue]:
     """Yield Allure 1 test cases as they are read; raise ParseError on a bad file."""
     if detection.dialect == "json":
-        yield from _parse_json(JsonEvents(chunks, ctx), ctx)
+        yield from _parse_json(JsonEvents(chunks, ctx.limits), ctx)
         return
     target = _Target(ctx)
     out = target.out

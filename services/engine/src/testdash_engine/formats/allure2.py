@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from testdash_engine.formats.allure_common import status_of, timing
-from testdash_engine.formats.jsonevents import JsonEvents, text
+from testdash_engine.formats.jsonstream import JsonEvents, string
 from testdash_engine.model import CaseResult, Detection, ParseContext, ParseError, ParseIssue
 from testdash_engine.textcap import cap_str
 
@@ -81,7 +81,7 @@ def to_case(fields: dict[str, Any], ctx: ParseContext) -> tuple[CaseResult, str 
     limits = ctx.limits
     labels = _labels(fields.get("labels"))
     suite = " / ".join(labels[k] for k in _SUITE_LABELS if labels.get(k))
-    name = text(fields.get("name")) or text(fields.get("fullName")) or ""
+    name = string(fields.get("name")) or string(fields.get("fullName")) or ""
     status, note = status_of(fields.get("status"))
     message, trace, flaky = _details(fields.get("statusDetails"))
     duration, started_at = timing(fields.get("start"), fields.get("stop"))
@@ -106,7 +106,7 @@ def parse(
     chunks: Iterator[bytes], detection: Detection, ctx: ParseContext
 ) -> Iterator[CaseResult | ParseIssue]:
     """Yield the one attempt an Allure 2 result file holds; raise ParseError on a bad file."""
-    events = JsonEvents(chunks, ctx, cap=MAX_BYTES)
+    events = JsonEvents(chunks, ctx.limits, max_bytes=MAX_BYTES)
     fields = read_result(events)
     events.end()
     case, note = to_case(fields, ctx)

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from testdash_engine.formats.cucumber_status import Scenario
-from testdash_engine.formats.jsonevents import JsonEvents, text
+from testdash_engine.formats.jsonstream import JsonEvents, string
 from testdash_engine.formats.junit_values import parse_timestamp
 from testdash_engine.model import CaseResult, Detection, ParseContext, ParseError, ParseIssue
 from testdash_engine.textcap import cap_str
@@ -55,11 +55,11 @@ def _element(feature: _Feature, element: Any) -> None:
         steps = []
     elif steps.__class__ is not list:
         raise ParseError("Cucumber 'steps' must be an array")
-    kind = text(element.get("type"))
+    kind = string(element.get("type"))
     if kind == "background":
         feature.background = steps
         return
-    name = (text(element.get("name")) or "") + _outline_suffix(text(element.get("id")))
+    name = (string(element.get("name")) or "") + _outline_suffix(string(element.get("id")))
     scenario = Scenario()
     for hook in element.get("before") or ():
         scenario.hook(hook, "Before")
@@ -100,7 +100,7 @@ def _feature(events: JsonEvents, ctx: ParseContext) -> Iterator[CaseResult]:
             while (item := events.next())[0] != "end_array":
                 _element(feature, events.value(*item, skip=_SKIP))
         elif key in ("name", "uri", "id", "keyword"):
-            found = text(events.value(event, value))
+            found = string(events.value(event, value))
             if key == "name":
                 feature.name = found
             elif key == "uri":
@@ -114,7 +114,7 @@ def parse(
     chunks: Iterator[bytes], detection: Detection, ctx: ParseContext
 ) -> Iterator[CaseResult | ParseIssue]:
     """Yield one result per scenario, feature by feature; raise ParseError on a bad file."""
-    events = JsonEvents(chunks, ctx)
+    events = JsonEvents(chunks, ctx.limits)
     if events.next()[0] != "start_array":
         raise ParseError("Cucumber JSON must be an array of features")
     while True:
