@@ -35,7 +35,7 @@ ALLOWED_MISMATCH = {
     # Five <testcase status="disabled"/>: the source's per-element runs ignore the status
     # attribute (runs_skip=0); we count them skipped, as its dedup numbers (31/19/1/5) do.
     "publish-unit-test-result-action/disabled.xml": "status=disabled is skipped",
-    # NUnit/xUnit/TRX (docs/formats-dotnet.md): the source converts NUnit 3 with NUnit's JUnit XSLT,
+    # NUnit/xUnit/TRX (docs/formats.md, ".NET"): the source converts NUnit 3 with NUnit's JUnit XSLT,
     # which makes every result="Failed" a failure; label="Error"/"Invalid" is an error for us.
     "publish-unit-test-result-action/clicketyclackety.xml": "NUnit 3 label=Error is an error",
     "publish-unit-test-result-action/timewarpinc.xml": "NUnit 3 label=Error is an error",
@@ -46,7 +46,7 @@ ALLOWED_MISMATCH = {
     "publish-unit-test-result-action/testcase2.xml": "declared counts without cases",
     # TRX outcome="Aborted" (the test host died during the test) is an error, not a skip.
     "publish-unit-test-result-action/yami_YAMILEX_2015-10-24_04_18_59.trx": "TRX Aborted is an error",
-    # TAP (docs/formats-tap.md). Rejected on purpose, as for every format: tap-parser takes an
+    # TAP (docs/formats.md, "TAP"). Rejected on purpose, as for every format: tap-parser takes an
     # empty stream (0 bytes, or not one TAP line) as a passing run of 0 tests.
     "tap-parser/empty.tap": "0-byte file: rejected as empty",
     "tap-parser/die.tap": "0-byte file: rejected as empty",

@@ -4,7 +4,7 @@ Every test point is a result at its own level: ``suite`` is the subtest path joi
 " / " ("" at the top); a subtest's closing point is a result of the enclosing level (TAP
 counts it in that plan; it has its own status, time and diagnostics). ``Bail out!`` stops
 the parse; an unmet or missing plan, broken YAML and a subtest without its closing point
-are ParseIssues; no plan and no test point is a rejection. docs/formats-tap.md has the rest.
+are ParseIssues; no plan and no test point is a rejection. docs/formats.md ("TAP") has the rest.
 """
 
 from __future__ import annotations
