@@ -67,8 +67,12 @@ def _describe(outcomes: list[Outcome], limits: Limits) -> tuple[Any, ...]:
     fixtures) stay one result: its status follows ``_PRECEDENCE``, its messages
     and traces are joined in document order, its type is the deciding element's.
     """
-    status = next(s for s in _PRECEDENCE if any(o.status == s for o in outcomes))
-    lead = next(o for o in outcomes if o.status == status)
+    if len(outcomes) == 1:  # the usual case, without the search below
+        lead = outcomes[0]
+        status = lead.status
+    else:
+        status = next(s for s in _PRECEDENCE if any(o.status == s for o in outcomes))
+        lead = next(o for o in outcomes if o.status == status)
     messages: list[str] = []
     traces: list[str] = []
     cut = 0
@@ -110,8 +114,12 @@ def results(case: Case, limits: Limits) -> Iterator[CaseResult]:
     classname, class_cut = cap_str(attrib.get("classname") or "", limits.name)
     name, name_cut = cap_str(attrib.get("name") or "", limits.name)
     ident_cut = class_cut + name_cut + case.suite_cut
-    plain = [o for o in case.outcomes if o.rerun is None]
-    retries = [o for o in case.outcomes if o.rerun is not None]
+    outcomes = case.outcomes
+    if len(outcomes) == 1 and outcomes[0].rerun is None:
+        plain, retries = outcomes, []
+    else:
+        plain = [o for o in outcomes if o.rerun is None]
+        retries = [o for o in outcomes if o.rerun is not None]
     if plain:
         status, message, kind, trace, cut = _describe(plain, limits)
     else:
