@@ -180,3 +180,30 @@ def test_an_ingest_limited_to_a_root_leaves_other_roots_queued(app, db, tmp_path
     assert stats.runs == 1
     states = dict(db.session.execute(select(QueueItem.root, QueueItem.state)).all())
     assert states == {str(tmp_path / "spool"): "done", str(tmp_path / "volume"): "pending"}
+
+
+def test_a_test_repeated_in_one_file_becomes_its_attempts(runner, db, tmp_path):
+    """Marathon and other retry runners write the same testcase again, each one "final"."""
+    run = tmp_path / "vol" / "r1"
+    run.mkdir(parents=True)
+    (run / "marathon.xml").write_text(
+        '<testsuites><testsuite name="device-1">'
+        '<testcase classname="com.A" name="t" time="1"><failure message="flaky">x</failure>'
+        '</testcase><testcase classname="com.A" name="u" time="1"/>'
+        '<testcase classname="com.A" name="t" time="2"/>'
+        "</testsuite></testsuites>"
+    )
+    ingest(runner, tmp_path / "vol")
+    rows = db.session.execute(
+        select(Result.ordinal, Result.attempt, Result.status, Result.final, Result.flaky).order_by(
+            Result.ordinal
+        )
+    ).all()
+    assert rows == [
+        (0, 1, "failed", False, False),
+        (1, 1, "passed", True, False),
+        (2, 2, "passed", True, True),
+    ]
+    stored = db.session.scalar(select(Run))
+    assert (stored.total, stored.passed, stored.failed, stored.flaky) == (2, 2, 0, 1)
+    run_totals_match_results(db)

@@ -63,12 +63,15 @@ class FileCounts:
     issues: list[ParseIssue] = field(default_factory=list)
     digest: int = 0  # the sum of runs.mix over the stored results
     keys: set[int] | None = field(default_factory=set)  # None once past RUN_KEYS
+    repeats: int = 0  # final results of a test already seen in this file
 
     def note_key(self, key: int, case: CaseResult, ordinal: int) -> None:
         """Fold one stored result into the file's digest and key set."""
         self.digest += mix(key, case)
         keys = self.keys
         if keys is not None:
+            if key in keys and case.final:
+                self.repeats += 1
             keys.add(key)
             if not ordinal & 0xFFF and len(keys) > RUN_KEYS:  # checked now and then: cheap
                 self.keys = None
@@ -207,6 +210,8 @@ def format_line(
     counts.digest += mix(key, case)
     keys = counts.keys
     if keys is not None:
+        if key in keys and case.final:
+            counts.repeats += 1  # one test final twice in a file: attempts (Marathon)
         keys.add(key)
         if not ordinal & 0xFFF and len(keys) > RUN_KEYS:
             counts.keys = None

@@ -207,7 +207,9 @@ class BatchWriter:
         counts, name = item.counts, item.stat.full_name
         duplicate = self.ledger.duplicate(name, item.sha256, counts.digest, counts.results)
         if duplicate is None:
-            self.ledger.accept(name, item.sha256, counts.digest, counts.results, counts.keys)
+            self.ledger.accept(
+                name, item.sha256, counts.digest, counts.results, counts.keys, counts.repeats
+            )
         return duplicate
 
     def reject(

@@ -279,7 +279,12 @@ class FileWriter:
                 self.known.rollback()
                 return self.reject(stat, existing, duplicate, row.sha256)
             self.ledger.accept(
-                stat.full_name, row.sha256, counts.digest, counts.results, counts.keys
+                stat.full_name,
+                row.sha256,
+                counts.digest,
+                counts.results,
+                counts.keys,
+                counts.repeats,
             )
             self.session.commit()
             self.known.commit()

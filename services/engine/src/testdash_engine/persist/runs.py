@@ -71,9 +71,17 @@ class RunLedger:
         return None
 
     def accept(
-        self, name: str, sha256: str | None, digest: int, results: int, keys: set[int] | None
+        self,
+        name: str,
+        sha256: str | None,
+        digest: int,
+        results: int,
+        keys: set[int] | None,
+        repeats: int = 0,
     ) -> None:
         """Remember an accepted file; KEYS None means too many to remember."""
+        if repeats:
+            self.needs_reconcile = True
         if sha256:
             self.by_sha.setdefault(sha256, name)
         if results:
@@ -100,11 +108,12 @@ def format_notes(issues: Sequence[ParseIssue]) -> str | None:
     return "\n".join(lines)[:NOTES_MAX]
 
 
-# Tests of the run with results in more than one accepted file.
+# Tests of the run with results in more than one accepted file, or final more than once.
 _REPEATED = """
     SELECT r.test_case_id FROM results r JOIN files f ON f.id = r.file_id
     WHERE r.run_id = :run AND f.status = 'accepted'
-    GROUP BY r.test_case_id HAVING count(DISTINCT r.file_id) > 1
+    GROUP BY r.test_case_id
+    HAVING count(DISTINCT r.file_id) > 1 OR sum(CASE WHEN r.final THEN 1 ELSE 0 END) > 1
 """
 _RENUMBER = f"""
     WITH ranked AS (
