@@ -309,3 +309,12 @@ def test_case_results_are_immutable():
     case = CaseResult("s", "c", "n", "passed")
     with pytest.raises(AttributeError):
         case.name = "x"
+
+
+def test_a_year_one_timestamp_in_a_zone_east_of_utc_is_no_start_time():
+    from zoneinfo import ZoneInfo
+
+    from testdash_engine.formats.junit_values import parse_timestamp
+
+    assert parse_timestamp("0001-01-01T00:00:00", ZoneInfo("Europe/Berlin")) is None
+    assert parse_timestamp("2024-01-01T01:00:00", ZoneInfo("Europe/Berlin")).hour == 0

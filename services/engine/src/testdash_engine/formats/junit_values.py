@@ -48,4 +48,7 @@ def parse_timestamp(value: str | None, default_tz: tzinfo) -> datetime | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=default_tz)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 shifted across a zone (.NET's "never started")
+        return None
