@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from testdash_models import db
 from testdash_models.config import ConfigError
 
-from testdash_engine import create_app, ingest, report
+from testdash_engine import create_app, ingest, metrics, report
 from testdash_engine.discover import load_schedule
 from testdash_engine.formats import summarize
 from testdash_engine.model import Limits, ParseContext
@@ -300,7 +300,8 @@ def _ingest(
 def ingest_command(server_name: str | None, batch_size: int | None) -> None:
     """Process the queue: drop expired items, parse each run's files, store them."""
     started = time.monotonic()
-    stats = _ingest(server_name, batch_size, None)
+    with metrics.pushed(server_name) as record:
+        record.stats = stats = _ingest(server_name, batch_size, None)
     report.summary(stats, started=started)
     sys.exit(0 if stats.ok else EXIT_FAILED)
 
@@ -314,9 +315,10 @@ def ingest_command(server_name: str | None, batch_size: int | None) -> None:
 def run(batch_size: int | None, **options: Any) -> None:
     """Scan, then ingest: what the CronJob calls. Non-zero exit when anything failed."""
     started = time.monotonic()
-    scanned = _scan(**options)
     server = options["server_name"] if options["root"] else None
-    stats = _ingest(server, batch_size, scanned.files_seen or None)
+    with metrics.pushed(server or options["server_name"]) as record:
+        scanned = _scan(**options)
+        record.stats = stats = _ingest(server, batch_size, scanned.files_seen or None)
     report.summary(stats, scanned, started)
     sys.exit(0 if stats.ok else EXIT_FAILED)
 

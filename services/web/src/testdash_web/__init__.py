@@ -10,11 +10,29 @@ from testdash_models import create_base_app
 
 
 def create_app(config_name: str | None = None, overrides: Mapping[str, Any] | None = None) -> Flask:
-    """Make the web app: the base app plus the web's blueprints."""
+    """Make the web app: the base app plus the web's settings, headers and blueprints."""
     app = create_base_app(config_name, import_name=__name__, overrides=overrides)
 
-    from testdash_web.views import health, home
+    from testdash_web import api, headers, metrics, settings, templating
+    from testdash_web.views import health, ingest, overview, runs, search, tests
 
+    settings.init_app(app)
+    metrics.init_app(app)
+    headers.init_app(app)
+    templating.init_app(app)
     app.register_blueprint(health.bp)
-    app.register_blueprint(home.bp)
+    app.register_blueprint(overview.bp)
+    app.register_blueprint(runs.bp)
+    app.register_blueprint(tests.bp)
+    app.register_blueprint(search.bp)
+    app.register_blueprint(ingest.bp)
+    api.init_app(app)
+    from testdash_web import auth
+    from testdash_web.views import auth as auth_views
+    from testdash_web.views import cluster, uploads
+
+    auth.init_app(app)
+    app.register_blueprint(auth_views.bp)
+    app.register_blueprint(uploads.bp)
+    app.register_blueprint(cluster.bp)
     return app

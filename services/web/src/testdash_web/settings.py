@@ -1,0 +1,33 @@
+"""The web's own settings, read from the environment when the app is made, and ProxyFix."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+from testdash_models.config import ConfigError
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+# How many proxies in front of gunicorn set each X-Forwarded-* header (0: trust none).
+PROXY_FIX = ("PROXY_FIX_X_FOR", "PROXY_FIX_X_PROTO", "PROXY_FIX_X_HOST", "PROXY_FIX_X_PORT")
+DEFAULTS = {name: 0 for name in (*PROXY_FIX, "PROXY_FIX_X_PREFIX")} | {"INGEST_STALE_HOURS": 24}
+
+
+def init_app(app: Flask) -> None:
+    """Fill unset settings from the environment and wrap the app in ProxyFix when asked."""
+    for name, default in DEFAULTS.items():
+        raw = os.environ.get(name)
+        try:
+            app.config.setdefault(name, int(raw) if raw else default)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    hops = {name: app.config[name] for name in (*PROXY_FIX, "PROXY_FIX_X_PREFIX")}
+    if any(hops.values()):
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app,
+            x_for=hops["PROXY_FIX_X_FOR"],
+            x_proto=hops["PROXY_FIX_X_PROTO"],
+            x_host=hops["PROXY_FIX_X_HOST"],
+            x_port=hops["PROXY_FIX_X_PORT"],
+            x_prefix=hops["PROXY_FIX_X_PREFIX"],
+        )
