@@ -93,3 +93,6 @@ images: base-image uv-image  ## Build testdash-web and testdash-engine on BASE_I
 e2e: images  ## Deploy end to end on Docker: the chart's rendered containers against PostgreSQL, HTTP and Chromium
 	TESTDASH_E2E_DOCKER=1 WEB_IMAGE=$(WEB_IMAGE) ENGINE_IMAGE=$(ENGINE_IMAGE) \
 		$(UV) run pytest tests/e2e/test_deploy_e2e.py -p no:cacheprovider -s $(PYTEST_ARGS)
+
+k8s:  ## Regenerate k8s/ (kustomize base + example overlay) from the chart; a test fails when they drift
+	$(UV) run python -m tests.deploy.render k8s
