@@ -11,7 +11,7 @@ FORBIDDEN = ("flask", "sqlalchemy", "flask_sqlalchemy", "flask_migrate", "testda
 
 def _parsing_modules():
     yield from sorted((ENGINE / "formats").glob("*.py"))
-    for name in ("detect.py", "model.py", "textcap.py", "rows.py", "worker.py"):
+    for name in ("detect.py", "model.py", "textcap.py", "rows.py", "worker.py", "fingerprint.py"):
         yield ENGINE / name
 
 

@@ -114,7 +114,10 @@ def add_results(run_id: int, file_id: int, cases: list[dict]) -> None:
             "name": c["name"],
             "created_at": NOW,
         }
-        row = {k: c.get(k) for k in ("message", "type", "trace", "stdout", "stderr", "duration")}
+        row = {
+            k: c.get(k)
+            for k in ("message", "type", "trace", "stdout", "stderr", "duration", "fingerprint")
+        }
         row.update(
             run_id=run_id,
             file_id=file_id,

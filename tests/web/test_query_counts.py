@@ -8,7 +8,7 @@ from testdash_models import db
 
 from tests.web.readside import add_run, add_server, cases, seed_basic
 
-BUDGET = 6
+BUDGET = 8  # part B: a test page also reads its aliases and mutes, a run page its mutes
 
 
 @contextmanager
@@ -42,6 +42,13 @@ def urls(seeded):
         f"/api/v1/tests/{test}/history",
         "/api/v1/search/tests?q=test_00",
         "/api/v1/ingest",
+        "/flaky",
+        f"/runs/{seeded.runs[-2]}/compare/{run}",
+        "/clusters",
+        "/api/v1/flaky",
+        f"/api/v1/tests/{test}/flakiness",
+        f"/api/v1/runs/{seeded.runs[-2]}/compare/{run}",
+        "/api/v1/clusters",
     ]
 
 

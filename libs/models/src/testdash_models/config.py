@@ -108,6 +108,26 @@ class Config:
     K8S_NAMESPACE = ""  # default: the pod's own namespace
     K8S_CRONJOB_SELECTOR = "app.kubernetes.io/name=testdash,app.kubernetes.io/component=engine"
     K8S_UPLOADS_CRONJOB = "testdash-uploads"
+    # Analytics (issue 5, part B; docs/analytics.md). Retention: 0 days keeps for ever.
+    RETENTION_DAYS = 180  # results of runs older than this are pruned (roll-ups stay)
+    RETENTION_SERVER_DAYS = ""  # per-server overrides: "qa-lab=30,perf=365"
+    RETENTION_REJECTED_FILE_DAYS = 30  # rejected file rows (a file still there is seen again)
+    RETENTION_QUEUE_DAYS = 7  # done, failed and expired queue items
+    RETENTION_BATCH_RUNS = 20  # runs whose results one prune transaction deletes
+    OWNERS_FILE = ""  # CODEOWNERS-style rules: pattern over suite/class/name -> teams
+    # Flaky tests and run comparison (docs/analytics.md); an env variable of the same name
+    # overrides each. FLAKY_OVERRIDES: JSON {"server" or "server/run_tag": {"window": 50, ...}}.
+    FLAKY_WINDOW = 30  # the last N runs of the same server + run_tag (+ branch)
+    FLAKY_MIN_RUNS = 5  # executions in the window before a test can be called flaky
+    FLAKY_RULES = "flips,retries"  # "," any of, "+" all of: "flips+rate,retries"
+    FLAKY_MIN_FLIPS = 3  # pass/fail changes between consecutive executions
+    FLAKY_MIN_RETRIES = 1  # runs in which it passed on a retry
+    FLAKY_RATE_LOW = 0.05  # failure rate bounds of the rate rule
+    FLAKY_RATE_HIGH = 0.95
+    FLAKY_INFRA_SHARE = 0.5  # a run with more than this share failing is an infrastructure failure
+    FLAKY_OVERRIDES = ""
+    COMPARE_SLOWER_FACTOR = 1.5  # a duration regression is slower by both this factor
+    COMPARE_SLOWER_SECONDS = 1.0  # and this many seconds
 
     @classmethod
     def database_url(cls, instance_path: str, environ: Mapping[str, str]) -> str:
@@ -150,6 +170,7 @@ ACCESS_SETTINGS = [
     for name in vars(Config)
     if name.startswith(
         ("READ_", "SESSION_", "PERMANENT_", "TRUSTED_", "PROXY_", "SIGNIN_", "UPLOAD", "K8S_")
+        + ("RETENTION_", "OWNERS_")
     )
 ]
 

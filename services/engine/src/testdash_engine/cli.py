@@ -432,3 +432,9 @@ def demo(root: str | None, runs: int) -> None:
     for server in sorted(p.name for p in base.iterdir() if p.is_dir()):
         scanned = _scan(server, str(base / server), None, None, None, None)
         report.summary(_ingest(server, None, scanned.files_seen or None), scanned)
+
+
+from testdash_engine.analytics_cli import COMMANDS as _ANALYTICS  # noqa: E402
+
+for _command in _ANALYTICS:
+    main.add_command(_command)

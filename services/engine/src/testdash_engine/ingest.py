@@ -22,6 +22,7 @@ from testdash_engine.discover import MANIFEST, FileStat, RunSpec, find_runs, lis
 from testdash_engine.fanout import FANOUT_MAX_BYTES, FANOUT_MIN_FILES, Fanout
 from testdash_engine.formats import ReportReader
 from testdash_engine.model import Limits, ParseContext, Rejection
+from testdash_engine.persist.rollups import update_rollups
 
 log = logging.getLogger("testdash.engine")
 # The database cannot be reached: stop, nothing else can be stored. psycopg2's own
@@ -229,7 +230,7 @@ class Ingestor:
                 claim.finish(self.session, "failed", f"{type(exc).__name__}: {exc}"[:4000])
                 continue
             reconcile = ledger.run_id if ledger.needs_reconcile else None
-            waiting.append(Waiting(claim, writer.mark(), reconcile))
+            waiting.append(Waiting(claim, writer.mark(), reconcile, ledger.run_id))
             self._settle(waiting, writer.committed)
 
     def _settle(self, waiting: list[Waiting], committed: int) -> None:
@@ -242,6 +243,7 @@ class Ingestor:
                     log.info(
                         "run %s: %d tests have attempts in several files", wait.reconcile, tests
                     )
+            update_rollups(self.session, wait.run_id)  # after the recount: it reads the totals
             wait.claim.finish(self.session, "done")
             self.stats.runs += 1
 
@@ -368,6 +370,7 @@ class Waiting:
     claim: persist.Claim
     batch: int
     reconcile: int | None
+    run_id: int
 
 
 class ItemError(Exception):

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from testdash_engine.fingerprint import failure_fingerprint
 from testdash_engine.model import CaseResult, ParseIssue, test_case_key
 
 COUNT_COLUMNS = ("passed", "failed", "errors", "skipped", "flaky")
@@ -27,16 +28,20 @@ _STATUS = {"passed": 1 << 59, "failed": 2 << 59, "error": 3 << 59, "skipped": 4 
 
 
 def mix(key: int, case: CaseResult) -> int:
-    """One result's share of its file's digest: the digest is their sum, in any order.
+    """One result's share of its file's digest: the digest is their sum, in any order."""
+    return mix_values(key, case.status, case.attempt, case.duration, case.message)
 
-    Identity, status, attempt and duration (ms) always, the message when there is one:
-    two layouts of one execution agree on all of them, a rerun almost never does.
+
+def mix_values(
+    key: int, status: str, attempt: int, duration: float | None, message: str | None
+) -> int:
+    """:func:`mix` from the fields: identity, status, attempt, duration (ms), message.
+
+    Two layouts of one execution agree on all of them; a rerun almost never does.
     """
-    value = key ^ _STATUS[case.status] ^ (case.attempt << 48)
-    duration = case.duration
+    value = key ^ _STATUS[status] ^ (attempt << 48)
     if duration is not None and 0.0 <= duration < 1e12:  # NaN and infinities are left out
         value ^= int(duration * 1000.0)
-    message = case.message
     if message:
         value ^= zlib.crc32(message.encode("utf-8", "replace")) << 16
     return value * _MIX
@@ -64,6 +69,8 @@ class FileCounts:
     digest: int = 0  # the sum of runs.mix over the stored results
     keys: set[int] | None = field(default_factory=set)  # None once past RUN_KEYS
     repeats: int = 0  # final results of a test already seen in this file
+    _group: datetime | None = None  # the last start time seen, and its longest duration
+    _group_longest: float = 0.0
 
     def note_key(self, key: int, case: CaseResult, ordinal: int) -> None:
         """Fold one stored result into the file's digest and key set."""
@@ -95,17 +102,33 @@ class FileCounts:
                 self.finished_at = when
 
     def add(self, case: CaseResult) -> None:
-        """Count one result row."""
+        """Count one result row (once per result: kept to plain attribute arithmetic)."""
         self.results += 1
         if case.final:
-            column = "errors" if case.status == "error" else case.status
-            setattr(self, column, getattr(self, column) + 1)
+            status = case.status
+            if status == "passed":
+                self.passed += 1
+            elif status == "failed":
+                self.failed += 1
+            elif status == "error":
+                self.errors += 1
+            else:
+                self.skipped += 1
             if case.flaky:
                 self.flaky += 1
-        if case.started_at is not None:
-            end = case.started_at + timedelta(seconds=case.duration or 0.0)
-            if self.started_at is None or case.started_at < self.started_at:
-                self.started_at = case.started_at
+        started = case.started_at
+        if started is not None:
+            duration = case.duration or 0.0
+            # Cases of one suite share its timestamp object: one timedelta per longest case.
+            if started is self._group and duration <= self._group_longest:
+                return
+            if started is not self._group:
+                self._group, self._group_longest = started, duration
+            else:
+                self._group_longest = duration
+            end = started + timedelta(seconds=duration)
+            if self.started_at is None or started < self.started_at:
+                self.started_at = started
             if self.finished_at is None or end > self.finished_at:
                 self.finished_at = end
 
@@ -206,20 +229,48 @@ def format_line(
     Also folds the result into the file's digest and key set (FileCounts.note_key, inlined:
     this runs once per result).
     """
-    key = known.key_for(case, new_cases)
-    counts.digest += mix(key, case)
+    suite, classname, name, status, attempt, final, flaky, duration = case[:8]
+    identity = (suite, classname, name)
+    key = known.keys.get(identity)
+    if key is None:
+        key = known.key(suite, classname, name)
+    if key not in known.committed and key not in known.pending:
+        new_cases[key] = identity
+    message = case.message
+    counts.digest += mix_values(key, status, attempt, duration, message)
     keys = counts.keys
     if keys is not None:
-        if key in keys and case.final:
+        if final and key in keys:
             counts.repeats += 1  # one test final twice in a file: attempts (Marathon)
         keys.add(key)
         if not ordinal & 0xFFF and len(keys) > RUN_KEYS:
             counts.keys = None
-    return (
-        f"{prefix}{key}\t{ordinal}\t{case.status}\t{case.attempt}\t"
-        f"{'t' if case.final else 'f'}\t{'t' if case.flaky else 'f'}\t"
-        f"{_NULL if case.duration is None else repr(case.duration)}\t"
-        f"{_NULL if case.started_at is None else _iso(case.started_at)}\t"
-        f"{_text(case.message)}\t{_text(None if case.type is None else case.type[:512])}\t"
-        f"{_text(case.trace)}\t{_text(case.stdout)}\t{_text(case.stderr)}\t{case.truncated}\n"
+    started = case.started_at
+    head = (
+        f"{prefix}{key}\t{ordinal}\t{status}\t{attempt}\t{'t' if final else 'f'}\t"
+        f"{'t' if flaky else 'f'}\t{_NULL if duration is None else repr(duration)}\t"
+        f"{_NULL if started is None else _iso(started)}\t"
     )
+    type_, trace, stdout, stderr = case.type, case.trace, case.stdout, case.stderr
+    if status == "passed" and message is trace is stdout is stderr is type_ is None:
+        return f"{head}{_NO_TEXT}{case.truncated}\t\\N\n"  # most results: no text at all
+    fingerprint = failure_fingerprint(status, type_, message)
+    return (
+        f"{head}{_text(message)}\t{_text(None if type_ is None else type_[:512])}\t"
+        f"{_text(trace)}\t{_text(stdout)}\t{_text(stderr)}\t{case.truncated}\t"
+        f"{_NULL if fingerprint is None else fingerprint}\n"
+    )
+
+
+_NO_TEXT = "\t".join([_NULL] * 5) + "\t"
+# format_line unpacks the first eight fields by position.
+assert CaseResult._fields[:8] == (
+    "suite",
+    "classname",
+    "name",
+    "status",
+    "attempt",
+    "final",
+    "flaky",
+    "duration",
+)

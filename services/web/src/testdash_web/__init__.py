@@ -14,7 +14,7 @@ def create_app(config_name: str | None = None, overrides: Mapping[str, Any] | No
     app = create_base_app(config_name, import_name=__name__, overrides=overrides)
 
     from testdash_web import api, headers, metrics, settings, templating
-    from testdash_web.views import health, ingest, overview, runs, search, tests
+    from testdash_web.views import analytics, health, ingest, overview, runs, search, tests
 
     settings.init_app(app)
     metrics.init_app(app)
@@ -26,13 +26,20 @@ def create_app(config_name: str | None = None, overrides: Mapping[str, Any] | No
     app.register_blueprint(tests.bp)
     app.register_blueprint(search.bp)
     app.register_blueprint(ingest.bp)
+    app.register_blueprint(analytics.bp)
     api.init_app(app)
     from testdash_web import auth
     from testdash_web.views import auth as auth_views
-    from testdash_web.views import cluster, uploads
+    from testdash_web.views import cluster, downloads, uploads
 
     auth.init_app(app)
     app.register_blueprint(auth_views.bp)
     app.register_blueprint(uploads.bp)
     app.register_blueprint(cluster.bp)
+    app.register_blueprint(downloads.bp)
+    from testdash_web.views import curation
+    from testdash_web.views import trends as trend_views
+
+    app.register_blueprint(trend_views.bp)
+    app.register_blueprint(curation.bp)
     return app

@@ -71,10 +71,35 @@ class JsonAccessLogger(Logger):  # type: ignore[misc]
 
 # Prometheus (testdash_web.metrics): workers write their counters to PROMETHEUS_MULTIPROC_DIR
 # and the master serves the sum on METRICS_PORT. prometheus_client picks multiprocess mode
-# when first imported, so a default directory (removed on exit) is set before the import.
-if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.environ["TESTDASH_METRICS_DIR_DEFAULTED"] = (
-        os.path.join(worker_tmp_dir or "/tmp", f"testdash-metrics-{os.getpid()}")
-    )
-os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
-from testdash_web.metrics import child_exit, on_exit, on_starting, when_ready  # noqa: E402,F401
+# when first imported, so on_starting sets the directory (a default of its own, removed on
+# exit) before anything imports it; the hooks import testdash_web.metrics only then.
+def on_starting(server: Any) -> None:
+    """Choose and empty the metrics directory before any worker starts."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        path = os.path.join(worker_tmp_dir or "/tmp", f"testdash-metrics-{os.getpid()}")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.environ["TESTDASH_METRICS_DIR_DEFAULTED"] = path
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+    from testdash_web import metrics
+
+    metrics.on_starting(server)
+
+
+def when_ready(server: Any) -> None:
+    """Serve /metrics from the master."""
+    from testdash_web import metrics
+
+    metrics.when_ready(server)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """Drop a dead worker's live gauges."""
+    from testdash_web import metrics
+
+    metrics.child_exit(server, worker)
+
+
+def on_exit(server: Any) -> None:
+    """Remove the default metrics directory."""
+    from testdash_web import metrics
+
+    metrics.on_exit(server)

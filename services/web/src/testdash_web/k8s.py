@@ -47,9 +47,7 @@ def _client(config: Mapping[str, Any]) -> Any:
         configuration.host = config["K8S_API_URL"]
     else:
         try:
-            kube_config.load_incluster_config(  # type: ignore[no-untyped-call]
-                client_configuration=configuration
-            )
+            kube_config.load_incluster_config(client_configuration=configuration)
         except kube_config.ConfigException as exc:
             raise Unavailable(f"not running inside a Kubernetes cluster ({exc})") from None
     return client.BatchV1Api(client.ApiClient(configuration))

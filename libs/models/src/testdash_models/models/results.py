@@ -14,6 +14,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -63,6 +64,14 @@ class Result(db.Model):  # type: ignore[name-defined,misc]
         Index("ix_results_test_case_run", "test_case_id", "run_id"),
         Index("ix_results_run_status", "run_id", "status"),
         Index("ix_results_file", "file_id"),
+        # Failure clusters: only failures carry a fingerprint, so the index stays small.
+        Index(
+            "ix_results_fingerprint",
+            "fingerprint",
+            "run_id",
+            postgresql_where=text("fingerprint IS NOT NULL"),
+            sqlite_where=text("fingerprint IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -83,6 +92,8 @@ class Result(db.Model):  # type: ignore[name-defined,misc]
     stdout: Mapped[str | None] = mapped_column(Text)
     stderr: Mapped[str | None] = mapped_column(Text)
     truncated: Mapped[int] = mapped_column(Integer, default=0)
+    # Failed and error results: a hash of the normalised message and type (failure clusters).
+    fingerprint: Mapped[int | None] = mapped_column(BigInteger)
 
     def __repr__(self) -> str:
         return f"<Result {self.test_case_id} {self.status} #{self.attempt}>"

@@ -19,6 +19,7 @@ from testdash_models.models import File, Result, Run, TestCase
 from testdash_models.models.types import utcnow
 
 from testdash_engine.discover import FileStat
+from testdash_engine.fingerprint import failure_fingerprint
 from testdash_engine.model import (
     CaseResult,
     ParseError,
@@ -52,6 +53,7 @@ RESULT_COLUMNS = (
     "stdout",
     "stderr",
     "truncated",
+    "fingerprint",
 )
 
 
@@ -347,6 +349,7 @@ def _insert_batch(
                 "stdout": _clean(case_.stdout),
                 "stderr": _clean(case_.stderr),
                 "truncated": case_.truncated,
+                "fingerprint": failure_fingerprint(case_.status, case_.type, case_.message),
             }
         )
         counts.note_key(key, case_, position)

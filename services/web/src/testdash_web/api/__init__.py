@@ -5,6 +5,10 @@ from __future__ import annotations
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from testdash_web.api import (
+    analytics,  # noqa: F401  (adds its routes to bp)
+    trends,  # noqa: F401  (adds its routes to bp)
+)
 from testdash_web.api.routes import bp
 
 __all__ = ["bp", "init_app"]

@@ -8,10 +8,13 @@ from typing import Any
 from testdash_models.models.ingest import QUEUE_STATES, RUN_STATUSES
 from testdash_models.models.results import RESULT_STATUSES
 
+from testdash_web.api.openapi_trends import TRENDS_PATHS
 from testdash_web.api.openapi_write import SECURITY_SCHEMES, WRITE_PATHS, WRITE_SCHEMAS
 from testdash_web.api.schema import OBJECTS, object_schema
 from testdash_web.filters import MAX_TEXT, SORT_CHOICES, TEXT_FILTERS
 from testdash_web.paging import BIGINT, MAX_LIMIT
+from testdash_web.queries.clusters import MAX_DAYS
+from testdash_web.queries.compare import CATEGORIES
 
 INT64 = {"type": "integer", "format": "int64", "minimum": -BIGINT, "maximum": BIGINT - 1}
 TEXT = {"type": "string", "maxLength": MAX_TEXT}
@@ -51,6 +54,7 @@ RUN_FILTERS = [
     query("sort", {"type": "string", "enum": list(SORT_CHOICES)}, "'-' for descending"),
 ]
 SERVER_FILTER = [query("server", TEXT, "only runs on this server")]
+LIMIT = query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, "how many (100)")
 
 
 def page_of(item: str) -> dict[str, Any]:
@@ -121,6 +125,17 @@ SCHEMAS: dict[str, Any] = {
         },
     ),
     "IngestServer": extended("Server", {"stale": {"type": "boolean"}}),
+    "Flakiness": extended("FlakyTest", {"evidence": {"type": "array", "items": ref("Execution")}}),
+    "Comparison": strict(
+        {
+            "base": ref("Run"),
+            "head": ref("Run"),
+            "counts": strict({c: {"type": "integer"} for c in CATEGORIES}),
+            "changes": strict({c: {"type": "array", "items": ref("Change")} for c in CATEGORIES}),
+            "slower_factor": {"type": "number"},
+            "slower_seconds": {"type": "number"},
+        }
+    ),
     **WRITE_SCHEMAS,
 }
 PATHS: dict[str, Any] = {
@@ -187,8 +202,49 @@ PATHS: dict[str, Any] = {
         [query("state", {"type": "string", "enum": list(QUEUE_STATES)}, ""), *PAGING],
         False,
     ),
+    "/flaky": operation(
+        "Flaky tests by impact (docs/analytics.md)",
+        strict({"items": {"type": "array", "items": ref("FlakyTest")}}),
+        [*(query(n, TEXT, f"only this {n}") for n in ("server", "run_tag", "branch")), LIMIT],
+        False,
+    ),
+    "/tests/{test_id}/flakiness": operation(
+        "A test's flakiness per server + run_tag (+ branch), with the runs that prove it",
+        strict({"items": {"type": "array", "items": ref("Flakiness")}}),
+        TEST_ID + SERVER_FILTER,
+        True,
+    ),
+    "/runs/{run_id}/compare": operation(
+        "A run against the previous run of its server + run_tag (+ branch)",
+        ref("Comparison"),
+        RUN_ID,
+        True,
+    ),
+    "/runs/{base_id}/compare/{head_id}": operation(
+        "What changed from the base run to the head run",
+        ref("Comparison"),
+        [path_id(n, RUN_ID[0]["schema"]) for n in ("base_id", "head_id")],
+        True,
+    ),
+    "/clusters": operation(
+        "Failure clusters of the last days, most failures first",
+        page_of("Cluster"),
+        [
+            *SERVER_FILTER,
+            query("days", {"type": "integer", "minimum": 1, "maximum": MAX_DAYS}, "(14)"),
+            *PAGING,
+        ],
+        False,
+    ),
+    "/clusters/{fingerprint}": operation(
+        "A failure cluster and its failures, newest run first",
+        strict({"cluster": ref("Cluster"), "failures": page_of("ClusterFailure")}),
+        [path_id("fingerprint", INT64), *PAGING],
+        True,
+    ),
     "/ingest/jobs": operation("Ingest jobs", page_of("IngestJob"), PAGING, False),
     "/ingest/rejected-files": operation("Rejected files", page_of("RejectedFile"), PAGING, False),
+    **TRENDS_PATHS,
     **WRITE_PATHS,
 }
 

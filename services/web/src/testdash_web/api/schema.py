@@ -15,6 +15,8 @@ TYPES: dict[str, dict[str, Any]] = {
     "str": {"type": "string"},
     "bool": {"type": "boolean"},
     "time": {"type": "string", "format": "date-time"},
+    "date": {"type": "string", "format": "date"},
+    "strs": {"type": "array", "items": {"type": "string"}},
 }
 
 
@@ -186,6 +188,93 @@ REJECTED_FILE = (
     Field("reason_line", "int", True, "File.reason_line"),
     when("updated_at", "File.updated_at"),
 )
+FLAKY_TEST = (
+    Field("test_case_id", "int"),
+    *(text(n) for n in ("suite", "classname", "name")),
+    Field("server", "str", source="window.server"),
+    text("run_tag", "window.run_tag"),
+    text("branch", "window.branch"),
+    Field("executions", "int", source="runs"),
+    *(Field(n, "int") for n in ("failures", "flips", "retries")),
+    *(Field(n, "num") for n in ("failure_rate", "score", "impact")),
+    Field("flaky", "bool"),
+    Field("rules", "str", source="rule_names"),
+)
+EXECUTION = (
+    Field("run_id", "int"),
+    Field("run_dir", "str"),
+    when("started_at"),
+    Field("status", "str", enum=RESULT_STATUSES),
+    Field("attempt", "int"),
+    Field("retried", "bool"),
+    Field("flipped", "bool"),
+)
+CHANGE = (
+    Field("test_case_id", "int"),
+    Field("name", "str"),
+    text("classname"),
+    Field("base_status", "str", True, enum=RESULT_STATUSES),
+    Field("head_status", "str", True, enum=RESULT_STATUSES),
+    Field("base_duration", "num", True),
+    Field("head_duration", "num", True),
+    text("message"),
+)
+CLUSTER = (
+    Field("fingerprint", "int"),
+    *(Field(n, "int") for n in ("failures", "tests", "servers", "runs")),
+    when("first_seen"),
+    when("last_seen"),
+    text("type"),
+    text("message"),
+    text("sample_test"),
+)
+CLUSTER_FAILURE = (
+    Field("result_id", "int", source="id"),
+    Field("run_id", "int"),
+    Field("test_case_id", "int"),
+    text("name"),
+    text("classname"),
+    Field("status", "str", enum=RESULT_STATUSES),
+    Field("attempt", "int"),
+    text("type"),
+    text("message"),
+    Field("server", "str"),
+    Field("run_dir", "str"),
+    when("started_at"),
+)
+# Trends, rankings, quarantine and aliases (part B: api/trends.py).
+TREND_POINT = (
+    Field("day", "date", source="iso_day"),
+    *(Field(n, "int") for n in ("runs", "total", "passed", "failed", "errors", "skipped", "flaky")),
+    Field("pass_rate", "num", True),
+    Field("duration", "num"),
+    Field("tests", "int"),
+)
+RANKED_TEST = (
+    Field("test_case_id", "int"),
+    *(Field(n, "str") for n in ("suite", "classname", "name")),
+    *(Field(n, "int") for n in ("executions", "failures", "flaky")),
+    Field("failure_rate", "num", True),
+    Field("mean_duration", "num", True),
+    Field("total_duration", "num"),
+    Field("owners", "strs"),
+)
+MUTED_TEST = (
+    Field("id", "int"),
+    Field("test_case_id", "int"),
+    *(text(n) for n in ("suite", "classname", "name", "server", "branch")),
+    Field("reason", "str"),
+    Field("created_by", "str"),
+    Field("created_at", "time"),
+    when("expires_at"),
+)
+ALIAS = (
+    Field("old_id", "int"),
+    Field("new_id", "int"),
+    Field("effective_from", "time"),
+    Field("created_by", "str"),
+    Field("created_at", "time"),
+)
 OBJECTS: dict[str, tuple[Field, ...]] = {
     "RunSummary": RUN_SUMMARY,
     "Run": RUN,
@@ -197,6 +286,15 @@ OBJECTS: dict[str, tuple[Field, ...]] = {
     "QueueItem": QUEUE_ITEM,
     "IngestJob": JOB,
     "RejectedFile": REJECTED_FILE,
+    "FlakyTest": FLAKY_TEST,
+    "Execution": EXECUTION,
+    "Change": CHANGE,
+    "Cluster": CLUSTER,
+    "ClusterFailure": CLUSTER_FAILURE,
+    "TrendPoint": TREND_POINT,
+    "RankedTest": RANKED_TEST,
+    "MutedTest": MUTED_TEST,
+    "Alias": ALIAS,
 }
 
 

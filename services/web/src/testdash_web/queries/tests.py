@@ -12,6 +12,7 @@ from testdash_models import db
 from testdash_models.models import Result, Run, Server, TestCase
 
 from testdash_web.paging import BIGINT, Page, after, decode_cursor, page_of
+from testdash_web.queries.identity import history_clause
 
 FAILING = ("failed", "error")
 MESSAGE_CHARS = 500
@@ -47,7 +48,7 @@ def _history(test_id: int, server: str | None) -> Select[*tuple[Any, ...]]:
         )
         .join(Run, Run.id == Result.run_id)
         .join(Server, Server.id == Run.server_id)
-        .where(Result.test_case_id == test_id, Result.final.is_(True))
+        .where(history_clause(test_id), Result.final.is_(True))
     )
     if server:
         stmt = stmt.where(Server.name == server)
@@ -70,7 +71,7 @@ def first_failing(test_id: int, server: str | None) -> Any | None:
         select(func.max(Run.started_at))
         .join(Result, Result.run_id == Run.id)
         .join(Server, Server.id == Run.server_id)
-        .where(Result.test_case_id == test_id, Result.final.is_(True), Result.status == "passed")
+        .where(history_clause(test_id), Result.final.is_(True), Result.status == "passed")
     )
     if server:
         last_pass = last_pass.where(Server.name == server)

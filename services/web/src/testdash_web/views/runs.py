@@ -12,7 +12,7 @@ from flask.typing import ResponseReturnValue
 
 from testdash_web.api.schema import RUN, dump
 from testdash_web.filters import RunFilters, limit_arg, text_arg
-from testdash_web.queries import overview, runs
+from testdash_web.queries import compare, overview, runs, stored
 
 bp = Blueprint("runs", __name__)
 
@@ -90,6 +90,13 @@ def export_json() -> ResponseReturnValue:
 @bp.get("/runs/<int:run_id>")
 def detail(run_id: int) -> ResponseReturnValue:
     """One run: totals, failures first, then suites and cases, and its files."""
+    detail = runs.run_detail(run_id)
+    since = compare.since_previous(detail.run)
     return render_template(
-        "runs/detail.html", detail=runs.run_detail(run_id), case_limit=runs.CASE_LIMIT
+        "runs/detail.html",
+        detail=detail,
+        case_limit=runs.CASE_LIMIT,
+        since=since,
+        stored=stored.stored_files(detail.run, detail.files),
+        volume_path=stored.volume_path,
     )

@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 
 from testdash_web.charts import line_chart
 from testdash_web.filters import limit_arg, text_arg
-from testdash_web.queries import overview, tests
+from testdash_web.queries import flaky, overview, tests
 from testdash_web.templating import duration
 
 bp = Blueprint("tests", __name__)
@@ -45,4 +45,5 @@ def history(test_id: int) -> ResponseReturnValue:
         chart=chart,
         spans=tests.message_spans(page.items),
         since=tests.first_failing(test_id, server),
+        flakiness=flaky.for_test(test, server),
     )

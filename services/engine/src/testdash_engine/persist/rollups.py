@@ -1,0 +1,156 @@
+"""Roll-ups kept at ingest time, so trends and rankings never scan ``results``.
+
+- ``run_rollups``: one row per run (its final counts and summed test durations),
+  replaced whole each time the run settles.
+- ``test_daily``: per server, UTC day and test, the final results' executions,
+  failures, flaky passes and durations. A settled run's day is recomputed whole
+  from the results of every run of that server and day, so re-ingesting a changed
+  file replaces the run's contribution instead of adding it twice.
+
+A day holding a run whose results were pruned is sealed: recomputing it would
+drop the pruned runs' figures, so it is left as it is (``prune`` cuts whole days).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Date, Integer, Select, case, delete, func, insert, literal, select
+from sqlalchemy.orm import Session
+from testdash_models.models import File, Result, Run, RunRollup, TestDaily
+from testdash_models.models.types import utcnow
+
+log = logging.getLogger("testdash.engine")
+FAILING = ("failed", "error")
+
+
+def run_moment(run: Run) -> datetime:
+    """When a run counts as having happened: its start, else when it was first seen."""
+    return run.started_at or run.created_at
+
+
+def utc_day(moment: datetime) -> date:
+    """The UTC calendar day of MOMENT."""
+    return moment.astimezone(UTC).date()
+
+
+def _day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time(), tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def _duration_sum(session: Session, run_id: int) -> float:
+    stmt = (
+        select(func.coalesce(func.sum(Result.duration), 0.0))
+        .join(File, File.id == Result.file_id)
+        .where(Result.run_id == run_id, Result.final.is_(True), File.status == "accepted")
+    )
+    return float(session.scalar(stmt) or 0.0)
+
+
+def _roll_up_run(session: Session, run: Run) -> tuple[int, date] | None:
+    """Replace RUN's row; the (server, day) buckets it touched, or None when it was pruned."""
+    row = session.get(RunRollup, run.id)
+    if row is not None and row.pruned_at is not None:
+        return None  # its results are gone: the figures it had are the ones to keep
+    at = run_moment(run)
+    if row is None:
+        row = RunRollup(run_id=run.id)
+        session.add(row)
+    elif row.at is not None and utc_day(row.at) != utc_day(at):
+        # The run moved to another day (a new manifest): its old day must forget it.
+        _recompute_day(session, run.server_id, utc_day(row.at))
+    row.server_id, row.run_tag, row.branch, row.at = run.server_id, run.run_tag, run.branch, at
+    for name in ("total", "passed", "failed", "errors", "skipped", "flaky"):
+        setattr(row, name, getattr(run, name))
+    row.duration_sum = _duration_sum(session, run.id)
+    row.rolled_at = utcnow()
+    return run.server_id, utc_day(at)
+
+
+def _bucket_runs(server_id: int, day: date) -> Select[Any]:
+    start, end = _day_bounds(day)
+    moment = func.coalesce(Run.started_at, Run.created_at)
+    return select(Run.id).where(Run.server_id == server_id, moment >= start, moment < end)
+
+
+def _recompute_day(session: Session, server_id: int, day: date) -> bool:
+    """Rebuild one server's day of ``test_daily`` from its runs' final results."""
+    runs = _bucket_runs(server_id, day)
+    sealed = session.scalar(
+        select(func.count())
+        .select_from(RunRollup)
+        .where(RunRollup.run_id.in_(runs), RunRollup.pruned_at.is_not(None))
+    )
+    if sealed:
+        log.warning(
+            "server %s day %s holds pruned runs; its test roll-ups are kept", server_id, day
+        )
+        return False
+    session.execute(delete(TestDaily).where(TestDaily.server_id == server_id, TestDaily.day == day))
+    one = literal(1, Integer)
+    source = (
+        select(
+            literal(server_id, Integer),
+            literal(day, Date),
+            Result.test_case_id,
+            func.count(),
+            func.sum(case((Result.status.in_(FAILING), one), else_=0)),
+            func.sum(case((Result.flaky.is_(True), one), else_=0)),
+            func.count(Result.duration),
+            func.coalesce(func.sum(Result.duration), 0.0),
+        )
+        .join(File, File.id == Result.file_id)
+        .where(Result.run_id.in_(runs), Result.final.is_(True), File.status == "accepted")
+        .group_by(Result.test_case_id)
+    )
+    columns = [
+        "server_id",
+        "day",
+        "test_case_id",
+        "executions",
+        "failures",
+        "flaky",
+        "timed",
+        "duration_sum",
+    ]
+    session.execute(insert(TestDaily).from_select(columns, source))
+    return True
+
+
+def roll_up_runs(session: Session, run_ids: Iterable[int]) -> int:
+    """Recompute the roll-ups of RUN_IDS (each day once) and commit; how many runs were rolled."""
+    buckets: set[tuple[int, date]] = set()
+    rolled = 0
+    for run_id in run_ids:
+        run = session.get(Run, run_id)
+        if run is None:
+            continue
+        bucket = _roll_up_run(session, run)
+        if bucket is not None:
+            buckets.add(bucket)
+            rolled += 1
+    for server_id, day in sorted(buckets):
+        _recompute_day(session, server_id, day)
+    session.commit()
+    return rolled
+
+
+def update_rollups(session: Session, run_id: int) -> None:
+    """Bring the roll-ups up to date with one settled run (idempotent)."""
+    roll_up_runs(session, [run_id])
+
+
+def missing_rollups(session: Session, limit: int) -> list[int]:
+    """Runs without a roll-up row yet (ingested before the roll-ups existed), oldest first."""
+    stmt = (
+        select(Run.id)
+        .outerjoin(RunRollup, RunRollup.run_id == Run.id)
+        .where(RunRollup.run_id.is_(None))
+        .order_by(Run.id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))

@@ -1,0 +1,106 @@
+"""Muted tests: who muted what, where, until when; and which tests are muted at a moment.
+
+Part A's run comparison calls :func:`muted_test_ids` so muted failures never count as new.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, or_, select
+from testdash_models import db
+from testdash_models.models import Quarantine, Server, TestCase
+from testdash_models.models.types import utcnow
+
+from testdash_web import owners
+
+
+def _active(at: datetime) -> ColumnElement[bool]:
+    """Not yet expired or lifted at AT; a mute also covers runs from before it was made."""
+    return and_(
+        or_(Quarantine.expires_at.is_(None), Quarantine.expires_at > at),
+        or_(Quarantine.lifted_at.is_(None), Quarantine.lifted_at > at),
+    )
+
+
+def _scope(server: str | None, branch: str | None) -> list[ColumnElement[bool]]:
+    """A mute with no server (branch) applies to every server (branch)."""
+    where: list[ColumnElement[bool]] = []
+    if server is not None:
+        server_id = select(Server.id).where(Server.name == server).scalar_subquery()
+        where.append(or_(Quarantine.server_id.is_(None), Quarantine.server_id == server_id))
+    if branch is not None:
+        where.append(or_(Quarantine.branch.is_(None), Quarantine.branch == branch))
+    return where
+
+
+def muted_test_ids(server: str | None, branch: str | None, at: datetime | None = None) -> set[int]:
+    """Ids of the tests muted on SERVER and BRANCH at AT (default now); None matches any."""
+    stmt = select(Quarantine.test_case_id).where(_active(at or utcnow()), *_scope(server, branch))
+    return set(db.session.scalars(stmt))
+
+
+def active(
+    server: str | None = None, branch: str | None = None, team: str | None = None
+) -> list[tuple[Quarantine, TestCase | None, str | None]]:
+    """Mutes in force now, with their test and server name, newest first."""
+    stmt = (
+        select(Quarantine, TestCase, Server.name)
+        .outerjoin(TestCase, TestCase.id == Quarantine.test_case_id)
+        .outerjoin(Server, Server.id == Quarantine.server_id)
+        .where(_active(utcnow()), *_scope(server, branch))
+        .order_by(Quarantine.id.desc())
+    )
+    if team:
+        stmt = stmt.where(owners.team_clause(team, db.engine.dialect.name))
+    return [(q, t, name) for q, t, name in db.session.execute(stmt)]
+
+
+def for_test(test_id: int) -> list[tuple[Quarantine, str | None]]:
+    """The test's mutes in force now, with their server name."""
+    stmt = (
+        select(Quarantine, Server.name)
+        .outerjoin(Server, Server.id == Quarantine.server_id)
+        .where(Quarantine.test_case_id == test_id, _active(utcnow()))
+        .order_by(Quarantine.id)
+    )
+    return [(q, name) for q, name in db.session.execute(stmt)]
+
+
+def mute(
+    test_id: int,
+    *,
+    server: str | None,
+    branch: str | None,
+    reason: str,
+    who: str,
+    expires_at: datetime | None,
+) -> Quarantine:
+    """Mute a test (committed); an unknown server name is a ValueError."""
+    server_id = None
+    if server:
+        server_id = db.session.scalar(select(Server.id).where(Server.name == server))
+        if server_id is None:
+            raise ValueError(f"no server {server!r}")
+    entry = Quarantine(
+        test_case_id=test_id,
+        server_id=server_id,
+        branch=branch,
+        reason=reason,
+        created_by=who[:256],
+        expires_at=expires_at,
+    )
+    db.session.add(entry)
+    db.session.commit()
+    return entry
+
+
+def lift(entry_id: int, who: str) -> Quarantine | None:
+    """End a mute now (committed); None when there is no such mute."""
+    entry = db.session.get(Quarantine, entry_id)
+    if entry is None:
+        return None
+    if entry.lifted_at is None:
+        entry.lifted_at, entry.lifted_by = utcnow(), who[:256]
+        db.session.commit()
+    return entry

@@ -1,0 +1,106 @@
+"""Roll-ups kept at ingest: one row per run, one per test, server and UTC day; idempotent."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, date, datetime
+
+from sqlalchemy import delete, select
+from testdash_models.models import Run, RunRollup, TestDaily
+
+from tests.engine.analytics_trees import ingest, write_run
+from tests.engine.test_ingest import invoke
+
+DAY = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+
+
+def daily(db):
+    rows = db.session.scalars(select(TestDaily).order_by(TestDaily.day, TestDaily.test_case_id))
+    return [
+        (
+            r.server_id,
+            r.day,
+            r.test_case_id,
+            r.executions,
+            r.failures,
+            r.flaky,
+            r.timed,
+            r.duration_sum,
+        )
+        for r in rows
+    ]
+
+
+def per_run(db):
+    rows = db.session.scalars(select(RunRollup).order_by(RunRollup.run_id))
+    return [
+        (r.run_id, r.at, r.run_tag, r.total, r.passed, r.failed, r.skipped, r.duration_sum)
+        for r in rows
+    ]
+
+
+def test_settled_runs_are_rolled_up_per_run_and_per_test_day(runner, db, tmp_path):
+    vol = tmp_path / "vol"
+    write_run(vol, "r1", DAY)
+    write_run(vol, "r2", DAY.replace(hour=22), b_fails=False)
+    write_run(vol, "r3", DAY.replace(day=11))
+    ingest(runner, vol)
+    runs = per_run(db)
+    assert [(r[3], r[4], r[5], r[6]) for r in runs] == [(3, 1, 1, 1), (3, 2, 0, 1), (3, 1, 1, 1)]
+    assert all(r[2] == "nightly" and r[7] == 2.25 for r in runs)
+    by_day = {}
+    for _, day, _, executions, failures, *_ in daily(db):
+        by_day.setdefault(day, []).append((executions, failures))
+    assert sorted(by_day) == [date(2026, 3, 10), date(2026, 3, 11)]
+    # Three tests a day; on the 10th b ran twice and failed once.
+    assert sorted(by_day[date(2026, 3, 10)]) == [(2, 0), (2, 0), (2, 1)]
+    assert sorted(by_day[date(2026, 3, 11)]) == [(1, 0), (1, 0), (1, 1)]
+
+
+def test_reingesting_a_changed_file_replaces_the_runs_contribution(runner, db, tmp_path):
+    vol = tmp_path / "vol"
+    write_run(vol, "r1", DAY)
+    write_run(vol, "r2", DAY.replace(hour=12))
+    ingest(runner, vol)
+    assert sum(row[4] for row in daily(db)) == 2
+    run = write_run(vol, "r1", DAY, b_fails=False)
+    stat = os.stat(run / "junit.xml")
+    os.utime(run / "junit.xml", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    ingest(runner, vol)
+    after = daily(db)
+    assert sum(row[4] for row in after) == 1, "r1's old failure is replaced, not added to"
+    assert sum(row[3] for row in after) == 6, "each run still counts once per test"
+    assert [r[5] for r in per_run(db)] == [0, 1]
+    result = invoke(runner, "rollup", "--all")
+    assert result.exit_code == 0, result.output
+    assert daily(db) == after, "recomputing from scratch gives the same figures"
+
+
+def test_rollup_command_fills_runs_ingested_before_the_rollups(runner, db, tmp_path):
+    vol = tmp_path / "vol"
+    write_run(vol, "r1", DAY)
+    write_run(vol, "r2", DAY.replace(day=12), b_fails=False)
+    ingest(runner, vol)
+    expected_daily, expected_runs = daily(db), per_run(db)
+    db.session.execute(delete(TestDaily))
+    db.session.execute(delete(RunRollup))
+    db.session.commit()
+    result = invoke(runner, "rollup")
+    assert result.exit_code == 0, result.output
+    assert "rolled up 2 runs" in result.output
+    assert daily(db) == expected_daily
+    assert [r[:1] + r[2:] for r in per_run(db)] == [r[:1] + r[2:] for r in expected_runs]
+    assert invoke(runner, "rollup").output.strip() == "rolled up 0 runs"
+
+
+def test_a_run_without_a_start_time_counts_on_the_day_it_was_first_seen(runner, db, tmp_path):
+    run = tmp_path / "vol" / "r1"
+    run.mkdir(parents=True)
+    (run / "junit.xml").write_text(
+        '<testsuite name="s" tests="1"><testcase classname="k" name="x" time="1"/></testsuite>'
+    )
+    ingest(runner, tmp_path / "vol")
+    stored = db.session.scalar(select(Run))
+    rollup = db.session.get(RunRollup, stored.id)
+    assert rollup.at == (stored.started_at or stored.created_at)
+    assert [row[1] for row in daily(db)] == [rollup.at.astimezone(UTC).date()]
