@@ -335,3 +335,106 @@ def test_images_pin_the_public_base_by_tag():
         assert "ARG BASE_IMAGE=python:3.11-slim-bookworm\n" in text
         assert re.search(r"^USER \d+:\d+$", text, re.M)
         assert "--no-editable" in text and "--frozen" in text
+
+
+def _env(container: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e.get("value") for e in container.get("env", [])}
+
+
+def test_engine_cronjobs_push_metrics_when_a_pushgateway_is_set(case):
+    name, _rendered, objs = case
+    values = load_values(CHART / "ci" / name)
+    url = ((values.get("metrics") or {}).get("pushgateway") or {}).get("url", "")
+    servers = (values.get("engine") or {}).get("servers") or {}
+    engine_cronjobs = [
+        o
+        for o in objs
+        if o["kind"] == "CronJob"
+        and o["metadata"]["labels"]["app.kubernetes.io/component"] == "engine"
+    ]
+    for cronjob in engine_cronjobs:
+        env = _env(cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0])
+        assert env.get("PUSHGATEWAY_URL") == (url or None), cronjob["metadata"]["name"]
+        server = cronjob["metadata"]["labels"].get("testdash.io/server")
+        if server:
+            expected = servers[server].get("expectedIntervalSeconds", 900)
+            assert env["INGEST_INTERVAL_SECONDS"] == str(expected)
+    engine_policy = [
+        o
+        for o in objs
+        if o["kind"] == "NetworkPolicy" and o["metadata"]["name"].endswith("-engine")
+    ]
+    for policy in engine_policy:
+        assert "maintenance" in policy["spec"]["podSelector"]["matchExpressions"][1]["values"]
+        ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}
+        assert (9091 in ports) is bool(url)
+
+
+def test_full_values_prune_owners_and_pushgateway():
+    objs = objects(render(load_values(CHART / "ci" / "full-values.yaml")))
+    (prune,) = [
+        o for o in objs if o["kind"] == "CronJob" and o["metadata"]["name"].endswith("-prune")
+    ]
+    spec = prune["spec"]
+    assert spec["concurrencyPolicy"] == "Forbid" and spec["timeZone"] == "Europe/Dublin"
+    pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "td-testdash-engine"
+    assert pod["automountServiceAccountToken"] is False
+    (container,) = pod["containers"]
+    assert container["args"] == ["prune", "--pause", "0.5"]
+    env = _env(container)
+    assert env["RETENTION_DAYS"] == "90" and env["RETENTION_BATCH_RUNS"] == "50"
+    assert env["RETENTION_SERVER_DAYS"] == (
+        "build-linux=365,build-windows-with-a-rather-long-server-name-indeed=30"
+    )
+    assert env["RETENTION_REJECTED_FILE_DAYS"] == "14" and env["RETENTION_QUEUE_DAYS"] == "3"
+    assert "DATABASE_URL" in env  # from the Secret, like the engine's
+    assert {m["name"] for m in container["volumeMounts"]} == {"tmp", "instance"}
+
+    (owners,) = [
+        o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-owners")
+    ]
+    assert owners["data"]["OWNERS"].startswith("# pattern team")
+    web = next(o for o in objs if o["kind"] == "Deployment")["spec"]["template"]["spec"]
+    assert _env(web["containers"][0])["OWNERS_FILE"] == "/etc/testdash/owners/OWNERS"
+    mount = next(m for m in web["containers"][0]["volumeMounts"] if m["name"] == "owners")
+    assert mount["readOnly"] is True and "subPath" not in mount  # edits reach the pod
+    assert {"name": "owners", "configMap": {"name": owners["metadata"]["name"]}} in web["volumes"]
+
+    (job,) = [o for o in objs if o["kind"] == "Job"]
+    migrate = job["spec"]["template"]["spec"]["containers"][0]
+    assert migrate["args"] == ["testdash-engine db upgrade && exec testdash-engine rollup"]
+
+
+def test_defaults_prune_daily_and_mount_no_owners_file():
+    objs = objects(render(load_values(CHART / "ci" / "minimal-values.yaml")))
+    (prune,) = [
+        o for o in objs if o["kind"] == "CronJob" and o["metadata"]["name"].endswith("-prune")
+    ]
+    env = _env(prune["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0])
+    assert prune["spec"]["schedule"] == "30 3 * * *" and env["RETENTION_DAYS"] == "180"
+    assert "RETENTION_SERVER_DAYS" not in env
+    assert not [o for o in objs if o["kind"] == "ConfigMap" and "owners" in o["metadata"]["name"]]
+    web = next(o for o in objs if o["kind"] == "Deployment")["spec"]["template"]["spec"]
+    assert "OWNERS_FILE" not in _env(web["containers"][0])
+    assert "owners" not in {v["name"] for v in web["volumes"]}
+
+    gitops = objects(render(load_values(CHART / "ci" / "existing-secret-values.yaml")))
+    assert not [o for o in gitops if o["metadata"]["name"].endswith("-prune")]
+    (job,) = [o for o in gitops if o["kind"] == "Job"]
+    assert job["spec"]["template"]["spec"]["containers"][0]["args"] == ["db", "upgrade"]
+
+
+def test_schema_rejects_bad_pushgateway_and_retention_values():
+    import helm_python
+
+    base = load_values(CHART / "ci" / "minimal-values.yaml")
+    for bad in (
+        {"metrics": {"pushgateway": {"url": "pushgateway:9091"}}},  # no scheme
+        {"prune": {"retentionDays": -1}},
+        {"prune": {"serverDays": {"Bad_Name": 30}}},
+        {"prune": {"batchRuns": 0}},
+        {"engine": {"defaults": {"expectedIntervalSeconds": 0}}},
+    ):
+        with pytest.raises(helm_python.HelmValuesError):
+            render(base | bad)

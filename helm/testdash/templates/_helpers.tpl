@@ -128,6 +128,27 @@ capabilities:
 {{- end }}
 {{- end -}}
 
+{{/* The engine CronJobs' push target (servers and uploads). */}}
+{{- define "testdash.pushgatewayEnv" -}}
+{{- with .Values.metrics.pushgateway.url }}
+- name: PUSHGATEWAY_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* The Pushgateway URL's port: explicit, else the scheme's. */}}
+{{- define "testdash.pushgatewayPort" -}}
+{{- $url := urlParse .Values.metrics.pushgateway.url -}}
+{{- $host := $url.host -}}
+{{- if regexMatch ":[0-9]+$" $host -}}
+{{- regexFind "[0-9]+$" $host -}}
+{{- else if eq $url.scheme "https" -}}
+443
+{{- else -}}
+80
+{{- end -}}
+{{- end -}}
+
 {{/* Volumes every testdash pod writes to: the root filesystem is read-only. */}}
 {{- define "testdash.scratchVolumes" -}}
 - name: tmp
@@ -168,8 +189,14 @@ template:
       - name: migrate
         image: {{ include "testdash.image" (dict "root" . "which" "engine") }}
         imagePullPolicy: {{ .Values.image.engine.pullPolicy }}
+        {{- if .Values.migrations.rollup }}
+        # Then the roll-ups of runs that have none: a no-op once every run has one.
+        command: ["/usr/bin/tini", "--", "/bin/sh", "-c"]
+        args: ["testdash-engine db upgrade && exec testdash-engine rollup"]
+        {{- else }}
         command: ["/usr/bin/tini", "--", "testdash-engine"]
         args: ["db", "upgrade"]
+        {{- end }}
         env:
           {{- include "testdash.env" . | nindent 10 }}
         resources:
@@ -228,4 +255,13 @@ template:
   ports:
     - port: {{ .Values.networkPolicy.databasePort }}
       protocol: TCP
+{{- end -}}
+
+{{/* prune.serverDays as RETENTION_SERVER_DAYS: "a=30,b=365" (sorted by server). */}}
+{{- define "testdash.serverDays" -}}
+{{- $pairs := list -}}
+{{- range $server, $days := . -}}
+{{- $pairs = append $pairs (printf "%s=%d" $server (int $days)) -}}
+{{- end -}}
+{{- join "," $pairs -}}
 {{- end -}}
