@@ -84,7 +84,8 @@ class Config:
     BATCH_SIZE = 5000
     # Engine processes that parse files beside the one writing batches (PostgreSQL only);
     # -1: one per CPU this process may use, at most 4; 0: parse in the engine process.
-    PARSE_WORKERS = -1
+    # Off by default: on 2 cores, next to PostgreSQL, they measured slower (bench/README.md).
+    PARSE_WORKERS = 0
     # Access, uploads and Kubernetes (issue 4, write side); an env variable of the same
     # name overrides each one (see ACCESS_SETTINGS). Rate limits are per process.
     READ_REQUIRES_AUTH = False  # every page and API answer needs sign-in or a token

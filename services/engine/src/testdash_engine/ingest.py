@@ -22,7 +22,7 @@ from testdash_engine.discover import MANIFEST, FileStat, RunSpec, find_runs, lis
 from testdash_engine.fanout import FANOUT_MAX_BYTES, FANOUT_MIN_FILES, Fanout
 from testdash_engine.formats import ReportReader
 from testdash_engine.model import Limits, ParseContext, Rejection
-from testdash_engine.persist.rollups import update_rollups
+from testdash_engine.persist.runs import settle_run
 
 log = logging.getLogger("testdash.engine")
 # The database cannot be reached: stop, nothing else can be stored. psycopg2's own
@@ -229,21 +229,22 @@ class Ingestor:
                 self.stats.failed_items.append(f"{server.name}:{item.run_dir}: {exc}")
                 claim.finish(self.session, "failed", f"{type(exc).__name__}: {exc}"[:4000])
                 continue
-            reconcile = ledger.run_id if ledger.needs_reconcile else None
-            waiting.append(Waiting(claim, writer.mark(), reconcile, ledger.run_id))
+            if isinstance(writer, persist.BatchWriter):  # settled on the writer thread
+                writer.settle_after(ledger.run_id, ledger.needs_reconcile)
+                waiting.append(Waiting(claim, writer.mark(), None, None))
+            else:
+                reconcile = ledger.run_id if ledger.needs_reconcile else None
+                waiting.append(Waiting(claim, writer.mark(), reconcile, ledger.run_id))
             self._settle(waiting, writer.committed)
 
     def _settle(self, waiting: list[Waiting], committed: int) -> None:
         """Mark done the items whose files are all committed (after seeing their run whole)."""
         while waiting and waiting[0].batch <= committed:
             wait = waiting.pop(0)
-            if wait.reconcile is not None:
-                tests = persist.reconcile_run(self.session, wait.reconcile)
+            if wait.run_id is not None:  # SQLite: settled here, once its files are stored
+                tests = settle_run(self.session, wait.run_id, wait.reconcile is not None)
                 if tests:
-                    log.info(
-                        "run %s: %d tests have attempts in several files", wait.reconcile, tests
-                    )
-            update_rollups(self.session, wait.run_id)  # after the recount: it reads the totals
+                    log.info("run %s: %d tests ran in several files", wait.run_id, tests)
             wait.claim.finish(self.session, "done")
             self.stats.runs += 1
 
@@ -365,12 +366,15 @@ class Ingestor:
 
 @dataclass(slots=True)
 class Waiting:
-    """A claimed item whose files wait for batch BATCH to commit; its run may need reconciling."""
+    """A claimed item whose files wait for batch BATCH to commit.
+
+    RUN_ID is set when the run is settled here (SQLite); the batch writer settles its own.
+    """
 
     claim: persist.Claim
     batch: int
     reconcile: int | None
-    run_id: int
+    run_id: int | None
 
 
 class ItemError(Exception):

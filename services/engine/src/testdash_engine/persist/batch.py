@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import io
 import itertools
+import logging
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from psycopg2.extras import execute_values
@@ -34,7 +36,8 @@ from testdash_engine.persist.results import (
     run_totals_update,
     status_delta,
 )
-from testdash_engine.persist.runs import RunLedger, format_notes
+from testdash_engine.persist.rollups import recompute_days
+from testdash_engine.persist.runs import RunLedger, format_notes, settle_run
 from testdash_engine.rows import (
     COUNT_COLUMNS,
     FileCounts,
@@ -45,6 +48,8 @@ from testdash_engine.rows import (
     signed,
 )
 from testdash_engine.worker import Formatted
+
+log = logging.getLogger("testdash.engine")
 
 FILE_COLUMNS = (
     "id",
@@ -127,15 +132,26 @@ class BatchWriter:
         self._ids: Iterator[int] = iter(())
         bind = session.get_bind()
         self.dialect = bind.dialect
-        self.conn = (bind if isinstance(bind, Engine) else bind.engine).raw_connection()
+        self.engine = bind if isinstance(bind, Engine) else bind.engine
+        self.conn = self.engine.raw_connection()
+        # Runs whose files are all queued: settled (reconciled, rolled up) on the writer
+        # thread right after the batch holding their last file commits, while this thread
+        # parses on. Its own session, used on that thread only.
+        self.tasks: list[tuple[int, bool]] = []
+        self.settler: Session | None = None
+        self.days: set[tuple[int, date]] = set()  # per-test roll-ups to rebuild at the end
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="testdash-writer")
         self.inflight: Future[None] | None = None
         self.submitted = 0  # batches handed to the writer thread
         self.committed = 0  # batches known to be committed
 
     def mark(self) -> int:
-        """The batch number by which everything added so far is committed."""
-        return self.submitted + (1 if self.pending else 0)
+        """The batch number by which everything added so far is committed (and settled)."""
+        return self.submitted + (1 if self.pending or self.tasks else 0)
+
+    def settle_after(self, run_id: int, reconcile: bool) -> None:
+        """Settle RUN_ID once the batch holding its last file has committed."""
+        self.tasks.append((run_id, reconcile))
 
     def begin_run(self, run: Run, ledger: RunLedger) -> None:
         """The files added next belong to RUN (a batch may hold files of several runs)."""
@@ -227,9 +243,21 @@ class BatchWriter:
         return Pending(file_id, self.run_id, self.run_dir, stat, existing)
 
     def flush(self) -> None:
-        """Write what is pending and wait until every batch is committed."""
+        """Write what is pending, wait until every batch is committed and every run rolled up."""
         self._submit()
         self._wait()
+        if self.days:
+            days, self.days = self.days, set()
+            self.pool.submit(self._recompute_days, days).result()
+
+    def _recompute_days(self, days: set[tuple[int, date]]) -> None:
+        if self.settler is None:
+            self.settler = Session(self.engine)
+        try:
+            recompute_days(self.settler, days)
+        except BaseException:
+            self.settler.rollback()
+            raise
 
     def close(self) -> None:
         """Let the writer thread and its connection go; pending work is dropped.
@@ -243,17 +271,20 @@ class BatchWriter:
             self.pending = []
         finally:
             self.pool.shutdown(wait=True)
+            if self.settler is not None:
+                self.settler.close()
             if getattr(self.conn.driver_connection, "closed", 0):
                 self.conn.invalidate()  # the pool would log a traceback resetting a dead one
             else:
                 self.conn.close()
 
     def _submit(self) -> None:
-        if not self.pending:
+        if not self.pending and not self.tasks:
             return
         batch, self.pending, self.rows, self.bytes = self.pending, [], 0, 0
+        tasks, self.tasks = self.tasks, []
         self._wait()
-        self.inflight = self.pool.submit(self._write, batch)
+        self.inflight = self.pool.submit(self._write, batch, tasks)
         self.submitted += 1
 
     def _wait(self) -> None:
@@ -262,7 +293,26 @@ class BatchWriter:
             inflight.result()
             self.committed = self.submitted
 
-    def _write(self, batch: list[Pending]) -> None:
+    def _write(self, batch: list[Pending], tasks: list[tuple[int, bool]]) -> None:
+        """Write a batch of files, then settle the runs it completes (on the writer thread)."""
+        if batch:
+            self._write_files(batch)
+        if tasks:
+            self._settle_runs(tasks)
+
+    def _settle_runs(self, tasks: list[tuple[int, bool]]) -> None:
+        if self.settler is None:
+            self.settler = Session(self.engine)
+        try:
+            for run_id, reconcile in tasks:
+                tests = settle_run(self.settler, run_id, reconcile, self.days)
+                if tests:
+                    log.info("run %s: %d tests ran in several files", run_id, tests)
+        except BaseException:
+            self.settler.rollback()
+            raise
+
+    def _write_files(self, batch: list[Pending]) -> None:
         """One transaction for a batch of whole files (runs on the writer thread)."""
         cursor = self.conn.cursor()
         try:

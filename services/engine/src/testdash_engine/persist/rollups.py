@@ -1,11 +1,15 @@
 """Roll-ups kept at ingest time, so trends and rankings never scan ``results``.
 
+Results exist only for accepted files (a rejected or duplicate file's are deleted), so
+these queries read ``results`` by run alone, without joining ``files``.
+
 - ``run_rollups``: one row per run (its final counts and summed test durations),
   replaced whole each time the run settles.
 - ``test_daily``: per server, UTC day and test, the final results' executions,
-  failures, flaky passes and durations. A settled run's day is recomputed whole
-  from the results of every run of that server and day, so re-ingesting a changed
-  file replaces the run's contribution instead of adding it twice.
+  failures, flaky passes and durations. A run settling for the first time adds its
+  own results to its day (one grouped read of that run, an upsert); a run settling
+  again (a changed or late file) has its day recomputed whole from the results of
+  every run of that server and day, so its contribution is replaced, never doubled.
 
 A day holding a run whose results were pruned is sealed: recomputing it would
 drop the pruned runs' figures, so it is left as it is (``prune`` cuts whole days).
@@ -18,9 +22,9 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Date, Integer, Select, case, delete, func, insert, literal, select
+from sqlalchemy import Date, Integer, Select, case, delete, func, insert, literal, select, text
 from sqlalchemy.orm import Session
-from testdash_models.models import File, Result, Run, RunRollup, TestDaily
+from testdash_models.models import Result, Run, RunRollup, TestDaily
 from testdash_models.models.types import utcnow
 
 log = logging.getLogger("testdash.engine")
@@ -45,8 +49,7 @@ def _day_bounds(day: date) -> tuple[datetime, datetime]:
 def _duration_sum(session: Session, run_id: int) -> float:
     stmt = (
         select(func.coalesce(func.sum(Result.duration), 0.0))
-        .join(File, File.id == Result.file_id)
-        .where(Result.run_id == run_id, Result.final.is_(True), File.status == "accepted")
+        .where(Result.run_id == run_id, Result.final.is_(True))
     )
     return float(session.scalar(stmt) or 0.0)
 
@@ -103,8 +106,7 @@ def _recompute_day(session: Session, server_id: int, day: date) -> bool:
             func.count(Result.duration),
             func.coalesce(func.sum(Result.duration), 0.0),
         )
-        .join(File, File.id == Result.file_id)
-        .where(Result.run_id.in_(runs), Result.final.is_(True), File.status == "accepted")
+        .where(Result.run_id.in_(runs), Result.final.is_(True))
         .group_by(Result.test_case_id)
     )
     columns = [
@@ -139,9 +141,54 @@ def roll_up_runs(session: Session, run_ids: Iterable[int]) -> int:
     return rolled
 
 
-def update_rollups(session: Session, run_id: int) -> None:
-    """Bring the roll-ups up to date with one settled run (idempotent)."""
-    roll_up_runs(session, [run_id])
+_ADD_RUN = """
+    INSERT INTO test_daily
+        (server_id, day, test_case_id, executions, failures, flaky, timed, duration_sum)
+    SELECT :server, :day, r.test_case_id, count(*),
+           sum(CASE WHEN r.status IN ('failed', 'error') THEN 1 ELSE 0 END),
+           sum(CASE WHEN r.flaky THEN 1 ELSE 0 END),
+           count(r.duration), coalesce(sum(r.duration), 0.0)
+    FROM results r
+    WHERE r.run_id = :run AND r.final
+    GROUP BY r.test_case_id
+    ON CONFLICT (server_id, day, test_case_id) DO UPDATE SET
+        executions = test_daily.executions + excluded.executions,
+        failures = test_daily.failures + excluded.failures,
+        flaky = test_daily.flaky + excluded.flaky,
+        timed = test_daily.timed + excluded.timed,
+        duration_sum = test_daily.duration_sum + excluded.duration_sum
+"""
+
+
+def update_rollups(
+    session: Session, run_id: int, days: set[tuple[int, date]] | None = None
+) -> None:
+    """Bring the roll-ups up to date with one settled run (idempotent).
+
+    The common case, a run settling for the first time, costs one read of its own
+    results: recomputing its whole day after every run would read that day's results
+    once per run (quadratic in the runs of a day).
+    """
+    run = session.get(Run, run_id)
+    if run is None:
+        return
+    if days is not None:
+        # The batch writer: the run's row now, its day's tests once per ingest
+        # (recompute_days): a busy day's runs would otherwise each rewrite all its tests.
+        bucket = _roll_up_run(session, run)
+        if bucket is not None:
+            days.add(bucket)
+        session.commit()
+        return
+    if session.get(RunRollup, run_id) is not None:
+        roll_up_runs(session, [run_id])
+        return
+    bucket = _roll_up_run(session, run)
+    if bucket is not None:
+        session.flush()
+        server_id, day = bucket
+        session.execute(text(_ADD_RUN), {"server": server_id, "day": day, "run": run_id})
+    session.commit()
 
 
 def missing_rollups(session: Session, limit: int) -> list[int]:
@@ -154,3 +201,10 @@ def missing_rollups(session: Session, limit: int) -> list[int]:
         .limit(limit)
     )
     return list(session.scalars(stmt))
+
+
+def recompute_days(session: Session, days: set[tuple[int, date]]) -> None:
+    """Rebuild the per-test roll-ups of these (server, day) buckets and commit."""
+    for server_id, day in sorted(days):
+        _recompute_day(session, server_id, day)
+    session.commit()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -108,10 +109,11 @@ def format_notes(issues: Sequence[ParseIssue]) -> str | None:
     return "\n".join(lines)[:NOTES_MAX]
 
 
-# Tests of the run with results in more than one accepted file, or final more than once.
+# Tests of the run with results in more than one file, or final more than once (results
+# exist only for accepted files: a rejected or duplicate file's are deleted).
 _REPEATED = """
-    SELECT r.test_case_id FROM results r JOIN files f ON f.id = r.file_id
-    WHERE r.run_id = :run AND f.status = 'accepted'
+    SELECT r.test_case_id FROM results r
+    WHERE r.run_id = :run
     GROUP BY r.test_case_id
     HAVING count(DISTINCT r.file_id) > 1 OR sum(CASE WHEN r.final THEN 1 ELSE 0 END) > 1
 """
@@ -121,8 +123,8 @@ _RENUMBER = f"""
                row_number() OVER w AS n,
                count(*) OVER p AS attempts,
                max(CASE WHEN r.status IN ('failed', 'error') THEN 1 ELSE 0 END) OVER p AS bad
-        FROM results r JOIN files f ON f.id = r.file_id
-        WHERE r.run_id = :run AND f.status = 'accepted'
+        FROM results r
+        WHERE r.run_id = :run
           AND r.test_case_id IN ({_REPEATED})
         WINDOW p AS (PARTITION BY r.test_case_id),
                w AS (PARTITION BY r.test_case_id
@@ -149,8 +151,8 @@ _RECOUNT = """
                coalesce(sum(CASE WHEN r.status = 'error' THEN 1 ELSE 0 END), 0) AS errors,
                coalesce(sum(CASE WHEN r.status = 'skipped' THEN 1 ELSE 0 END), 0) AS skipped,
                coalesce(sum(CASE WHEN r.flaky THEN 1 ELSE 0 END), 0) AS flaky
-        FROM results r JOIN files f ON f.id = r.file_id
-        WHERE r.run_id = :run AND r.final AND f.status = 'accepted'
+        FROM results r
+        WHERE r.run_id = :run AND r.final
     ) AS t
     WHERE runs.id = :run
 """
@@ -171,3 +173,18 @@ def reconcile_run(session: Session, run_id: int) -> int:
     session.execute(text(_RECOUNT), {"run": run_id})
     session.commit()
     return int(repeated)
+
+
+def settle_run(
+    session: Session, run_id: int, reconcile: bool, days: set[tuple[int, date]] | None = None
+) -> int:
+    """A run's files are all committed: reconcile it if needed, then roll it up.
+
+    DAYS, when given, collects the (server, day) buckets whose per-test roll-ups the
+    caller recomputes later, once. Returns how many tests had attempts in several files.
+    """
+    from testdash_engine.persist.rollups import update_rollups  # rollups imports models only
+
+    tests = reconcile_run(session, run_id) if reconcile else 0
+    update_rollups(session, run_id, days)  # after the recount: it reads the run's totals
+    return tests
