@@ -47,9 +47,8 @@ def _day_bounds(day: date) -> tuple[datetime, datetime]:
 
 
 def _duration_sum(session: Session, run_id: int) -> float:
-    stmt = (
-        select(func.coalesce(func.sum(Result.duration), 0.0))
-        .where(Result.run_id == run_id, Result.final.is_(True))
+    stmt = select(func.coalesce(func.sum(Result.duration), 0.0)).where(
+        Result.run_id == run_id, Result.final.is_(True)
     )
     return float(session.scalar(stmt) or 0.0)
 
