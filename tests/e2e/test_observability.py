@@ -36,6 +36,7 @@ pytestmark = [
     ),
 ]
 SERVER = "e2e-lab"
+CLEAN = "e2e-clean"
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
@@ -155,7 +156,13 @@ def test_prometheus_scrapes_the_web_and_the_pushed_engine_figures(pg_url, tmp_pa
     push_port = free_port()
     start(
         "pushgateway",
-        [PUSHGATEWAY, f"--web.listen-address=127.0.0.1:{push_port}"],
+        # Debian's build persists to /var/lib/prometheus by default: a test's own file keeps
+        # earlier runs' groups out of this one.
+        [
+            PUSHGATEWAY,
+            f"--web.listen-address=127.0.0.1:{push_port}",
+            f"--persistence.file={tmp_path / 'pushgateway.data'}",
+        ],
     )
     wait_until(lambda: http_get(f"http://127.0.0.1:{push_port}/-/ready")[0] == 200, "pushgateway")
     env = engine_env(pg_url, tmp_path / "instance")
@@ -170,6 +177,18 @@ def test_prometheus_scrapes_the_web_and_the_pushed_engine_figures(pg_url, tmp_pa
     )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "could not push" not in done.stderr
+    # A second server whose run succeeds: only a success pushes the last-success time.
+    clean = tmp_path / "clean"
+    (clean / "build-1").mkdir(parents=True)
+    (clean / "build-1" / "TEST-c.xml").write_text(junit([("c1", "passed")], NOW))
+    done = subprocess.run(
+        [*ENGINE, "run", "--server", CLEAN, "--root", str(clean)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
 
     # The web under gunicorn: two workers, /metrics from the master on its own port.
     web_port, metrics_port = free_port(), free_port()
@@ -301,7 +320,10 @@ def test_prometheus_scrapes_the_web_and_the_pushed_engine_figures(pg_url, tmp_pa
         "failed": 0,
     }
     assert prom.value(f"testdash_engine_expected_interval_seconds{{{e}}}") == 600
-    success = prom.value(f"testdash_engine_last_success_timestamp_seconds{{{e}}}")
+    assert prom.value(f"testdash_engine_last_success_timestamp_seconds{{{e}}}") is None
+    c = f'job="testdash-engine",server="{CLEAN}"'
+    assert prom.value(f'testdash_engine_last_run_outcome{{{c},outcome="success"}}') == 1
+    success = prom.value(f"testdash_engine_last_success_timestamp_seconds{{{c}}}")
     assert success is not None and abs(success - time.time()) < 300
     assert 0 < (prom.value(f"testdash_engine_last_run_duration_seconds{{{e}}}") or 0) < 120
 

@@ -84,10 +84,10 @@ def registry_for(record: RunRecord, now: float) -> CollectorRegistry:
         "testdash_engine_expected_interval_seconds",
         "Seconds between scheduled runs (INGEST_INTERVAL_SECONDS).",
     ).set(interval_seconds())
-    if outcome != "failed":
+    if outcome == "success":
         gauge(
             "testdash_engine_last_success_timestamp_seconds",
-            "When a run last finished without a failed item (rejected files do not count).",
+            "When a run last finished with nothing failed and no file newly rejected.",
         ).set(now)
     return registry
 
