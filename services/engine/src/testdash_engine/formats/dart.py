@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from testdash_engine.formats.jsonstream import json_line, lines, millis, name, number
+from testdash_engine.formats.jsonstream import EventLines, millis, name, number
 from testdash_engine.model import (
     CaseResult,
     Detection,
@@ -165,22 +165,11 @@ def parse(
 ) -> Iterator[CaseResult | ParseIssue]:
     """Yield Dart case results as ``testDone`` events arrive; raise ParseError on a bad file."""
     state = _State(ctx.limits)
-    events = skipped = 0
-    first_skipped: int | None = None
-    for line_no, line in lines(chunks):
-        event = json_line(line, line_no)
-        if not isinstance(event, dict) or "type" not in event:
-            if line.strip():
-                skipped += 1
-                first_skipped = first_skipped or line_no
-            continue
-        events += 1
+    stream = EventLines(chunks, "type", "Dart test", "Dart test")
+    for event in stream:
         yield from state.handle(event)
-    if not events:
-        raise ParseError("no Dart test events in the file")
     for test in list(state.tests.values()):
         yield from state.done_test(test, None)
     if not state.visible and not state.done:
         raise ParseError("Dart test stream with no tests and no end of run")
-    if skipped:
-        yield ParseIssue(f"{skipped} line(s) that are not Dart test events ignored", first_skipped)
+    yield from stream.note()

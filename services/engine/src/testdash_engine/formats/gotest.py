@@ -22,13 +22,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from testdash_engine.formats.attempts import Attempts
-from testdash_engine.formats.jsonstream import json_line, lines, name, number
+from testdash_engine.formats.jsonstream import EventLines, name, number
 from testdash_engine.formats.junit_values import parse_timestamp
 from testdash_engine.model import (
     CaseResult,
     Detection,
     ParseContext,
-    ParseError,
     ParseIssue,
     Status,
 )
@@ -184,19 +183,8 @@ def parse(
 ) -> Iterator[CaseResult | ParseIssue]:
     """Yield go test case results as events arrive; raise ParseError on a bad file."""
     state = _State(ctx)
-    events = skipped = 0
-    first_skipped: int | None = None
-    for line_no, line in lines(chunks):
-        event = json_line(line, line_no)
-        if not isinstance(event, dict) or "Action" not in event:
-            if line.strip():
-                skipped += 1
-                first_skipped = first_skipped or line_no
-            continue
-        events += 1
+    stream = EventLines(chunks, "Action", "go test -json", "go test")
+    for event in stream:
         yield from state.handle(event)
-    if not events:
-        raise ParseError("no go test -json events in the file")
     yield from state.finish()
-    if skipped:
-        yield ParseIssue(f"{skipped} line(s) that are not go test events ignored", first_skipped)
+    yield from stream.note()

@@ -27,7 +27,7 @@ from typing import Any
 
 import ijson
 
-from testdash_engine.model import Limits, ParseError
+from testdash_engine.model import Limits, ParseError, ParseIssue
 from testdash_engine.textcap import cap_str
 
 MAX_TOKEN = 16 * 1024 * 1024
@@ -287,6 +287,39 @@ def json_line(line: bytes, number: int) -> Any:
         raise ParseError("JSON nested too deeply", line=number, kind="hostile") from None
     except ValueError:
         return None
+
+
+class EventLines:
+    """The events of a line-delimited JSON stream (go test -json, Dart): objects with KEY.
+
+    Other lines (build output, noise) are skipped and counted; ``note`` says how many.
+    A stream with no event at all is refused as ``no {what} events in the file``.
+    """
+
+    def __init__(self, chunks: Iterable[bytes], key: str, what: str, noise: str) -> None:
+        self.chunks, self.key, self.what, self.noise = chunks, key, what, noise
+        self.skipped = 0
+        self.first_skipped: int | None = None
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        events = 0
+        for line_no, line in lines(self.chunks):
+            event = json_line(line, line_no)
+            if not isinstance(event, dict) or self.key not in event:
+                if line.strip():
+                    self.skipped += 1
+                    self.first_skipped = self.first_skipped or line_no
+                continue
+            events += 1
+            yield event
+        if not events:
+            raise ParseError(f"no {self.what} events in the file")
+
+    def note(self) -> Iterator[ParseIssue]:
+        """The note on skipped lines, if any (after the stream is read)."""
+        if self.skipped:
+            message = f"{self.skipped} line(s) that are not {self.noise} events ignored"
+            yield ParseIssue(message, self.first_skipped)
 
 
 def string(value: Any) -> str | None:
