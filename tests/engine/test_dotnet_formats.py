@@ -22,6 +22,8 @@ from testdash_engine.model import (
     ParseIssue,
 )
 
+from tests.engine.goldens import KINDS, expected_path, read, record, write
+
 GOLDEN = pathlib.Path(__file__).parent / "golden"
 GOLDEN_FILES = sorted(
     p
@@ -29,27 +31,6 @@ GOLDEN_FILES = sorted(
     for p in (GOLDEN / d).iterdir()
     if p.suffix in (".xml", ".trx")
 )
-KINDS = {"malformed", "not-a-report", "hostile", "unreadable", "empty", "too-large"}
-
-
-def record(result):
-    data = result._asdict()
-    data["started_at"] = result.started_at.isoformat() if result.started_at else None
-    return data
-
-
-def read(path, ctx=None):
-    return [r for r in ReportReader(path, ctx) if isinstance(r, CaseResult)]
-
-
-def write(tmp_path, text, name="report.xml"):
-    path = tmp_path / name
-    path.write_bytes(text.encode() if isinstance(text, str) else text)
-    return path
-
-
-def expected_path(path):
-    return path.with_name(path.stem + ".expected.json")
 
 
 @pytest.mark.parametrize("path", GOLDEN_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pathlib
 from xml.sax.saxutils import escape, quoteattr
 
 import pytest
@@ -12,16 +11,13 @@ from testdash_engine.formats import ReportReader, summarize
 from testdash_engine.model import CaseResult, Limits, ParseContext, ParsedFile
 from testdash_engine.textcap import CappedText, cap_str
 
-GOLDEN = sorted((pathlib.Path(__file__).parent / "golden" / "junit").glob("*.xml"))
+from tests.engine.goldens import GOLDEN as GOLDEN_DIR
+from tests.engine.goldens import KINDS, inputs
+
+GOLDEN = sorted((GOLDEN_DIR / "junit").glob("*.xml"))
 GOLDEN_BYTES = [p.read_bytes() for p in GOLDEN]
-# Every format's golden inputs (not the expected JSON beside them, nor READMEs).
-EVERY_GOLDEN = sorted(
-    p
-    for p in (pathlib.Path(__file__).parent / "golden").rglob("*")
-    if p.is_file() and not p.name.endswith((".expected.json", ".md", ".txt"))
-)
+EVERY_GOLDEN = inputs(*(d.name for d in GOLDEN_DIR.iterdir() if d.is_dir()))
 EVERY_GOLDEN_BYTES = [p.read_bytes() for p in EVERY_GOLDEN]
-KINDS = {"malformed", "not-a-report", "hostile", "unreadable", "empty", "too-large"}
 FUZZ = settings(
     max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

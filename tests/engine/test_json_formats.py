@@ -13,27 +13,14 @@ from hypothesis import strategies as st
 from testdash_engine.formats import ReportReader, summarize
 from testdash_engine.model import CaseResult, Detection, Limits, ParseContext, ParseError
 
+from tests.engine.goldens import read as rows
+from tests.engine.goldens import record, write
+
 GOLDEN = pathlib.Path(__file__).parent / "golden"
 FORMATS = ("ctrf", "gotest", "jest", "mocha", "pytest-json", "dart")
 FILES = sorted(
     p for f in FORMATS for p in (GOLDEN / f).glob("*.json") if not p.name.endswith(".expected.json")
 )
-
-
-def record(result):
-    data = result._asdict()
-    data["started_at"] = result.started_at.isoformat() if result.started_at else None
-    return data
-
-
-def rows(path, ctx=None):
-    return [r for r in ReportReader(path, ctx) if isinstance(r, CaseResult)]
-
-
-def write(tmp_path, data, name="report.json"):
-    path = tmp_path / name
-    path.write_bytes(data.encode() if isinstance(data, str) else data)
-    return path
 
 
 def parser(fmt):

@@ -14,23 +14,9 @@ from testdash_engine.formats import ReportReader, summarize
 from testdash_engine.formats.xmlstream import split_cdata
 from testdash_engine.model import CaseResult, Limits, ParseContext, ParseError
 
+from tests.engine.goldens import read, record, write
+
 GOLDEN = pathlib.Path(__file__).parent / "golden" / "junit"
-
-
-def record(result):
-    data = result._asdict()
-    data["started_at"] = result.started_at.isoformat() if result.started_at else None
-    return data
-
-
-def read(path, ctx=None):
-    return [r for r in ReportReader(path, ctx) if isinstance(r, CaseResult)]
-
-
-def write(tmp_path, text, name="report.xml"):
-    path = tmp_path / name
-    path.write_bytes(text.encode() if isinstance(text, str) else text)
-    return path
 
 
 @pytest.mark.parametrize("xml", sorted(GOLDEN.glob("*.xml")), ids=lambda p: p.stem)

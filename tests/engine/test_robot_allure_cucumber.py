@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from testdash_engine.formats import ReportReader, allure2, summarize
 from testdash_engine.model import CaseResult, Limits, ParseContext, ParsedFile, ParseError
 
+from tests.engine.goldens import KINDS, read, record, write
+
 GOLDEN = pathlib.Path(__file__).parent / "golden"
 FOLDERS = ("robot", "allure", "cucumber")
 REPORTS = sorted(
@@ -23,25 +25,6 @@ REPORTS = sorted(
     for p in (GOLDEN / folder).iterdir()
     if p.suffix in (".xml", ".json") and not p.name.endswith(".expected.json")
 )
-KINDS = {"malformed", "not-a-report", "hostile", "unreadable", "empty", "too-large"}
-
-
-def record(item):
-    if isinstance(item, CaseResult):
-        data = item._asdict()
-        data["started_at"] = item.started_at.isoformat() if item.started_at else None
-        return data
-    return {"issue": item.message, "line": item.line}
-
-
-def read(path, ctx=None):
-    return [r for r in ReportReader(path, ctx) if isinstance(r, CaseResult)]
-
-
-def write(tmp_path, text, name="report"):
-    path = tmp_path / name
-    path.write_bytes(text.encode() if isinstance(text, str) else text)
-    return path
 
 
 def rejection(path):

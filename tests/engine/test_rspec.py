@@ -11,29 +11,13 @@ from hypothesis import strategies as st
 from testdash_engine.detect import detect
 from testdash_engine.formats import ReportReader, parser_for, summarize
 from testdash_engine.formats.rspec import OUTSIDE_ROW
-from testdash_engine.model import CaseResult, Detection, Limits, ParseContext, ParseError
+from testdash_engine.model import Detection, Limits, ParseContext, ParseError
+
+from tests.engine.goldens import KINDS, record, write
+from tests.engine.goldens import read as rows
 
 GOLDEN = pathlib.Path(__file__).parent / "golden" / "rspec"
 FILES = sorted(p for p in GOLDEN.glob("*.json") if not p.name.endswith(".expected.json"))
-KINDS = {"malformed", "not-a-report", "hostile", "unreadable", "empty", "too-large"}
-
-
-def record(item):
-    if isinstance(item, CaseResult):
-        data = item._asdict()
-        data["started_at"] = item.started_at.isoformat() if item.started_at else None
-        return data
-    return {"issue": item.message, "line": item.line}
-
-
-def rows(path, ctx=None):
-    return [r for r in ReportReader(path, ctx) if isinstance(r, CaseResult)]
-
-
-def write(tmp_path, data, name="rspec.json"):
-    path = tmp_path / name
-    path.write_bytes(data.encode() if isinstance(data, str) else data)
-    return path
 
 
 def example(description="works", group="Thing", **extra):

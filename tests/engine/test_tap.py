@@ -15,16 +15,9 @@ from testdash_engine.formats.tap import parse
 from testdash_engine.formats.tap_syntax import MAX_LINE
 from testdash_engine.model import CaseResult, Detection, Limits, ParseContext, ParseIssue
 
+from tests.engine.goldens import KINDS, record, write
+
 GOLDEN = pathlib.Path(__file__).parent / "golden" / "tap"
-KINDS = {"malformed", "not-a-report", "hostile", "unreadable", "empty", "too-large"}
-
-
-def record(item):
-    if isinstance(item, ParseIssue):
-        return {"issue": item.message, "line": item.line}
-    data = item._asdict()
-    data["started_at"] = None
-    return data
 
 
 def results(text, ctx=None):
@@ -34,12 +27,6 @@ def results(text, ctx=None):
     return [i for i in items if isinstance(i, CaseResult)], [
         i for i in items if not isinstance(i, CaseResult)
     ]
-
-
-def write(tmp_path, data, name="report.tap"):
-    path = tmp_path / name
-    path.write_bytes(data.encode() if isinstance(data, str) else data)
-    return path
 
 
 @pytest.mark.parametrize("tap", sorted(GOLDEN.glob("*.tap")), ids=lambda p: p.stem)
