@@ -15,7 +15,7 @@ from typing import Any
 from testdash_engine.detect import DTD_REFUSED
 from testdash_engine.formats.allure_common import status_of, timing
 from testdash_engine.formats.jsonstream import JsonEvents, string
-from testdash_engine.formats.xmlstream import feed, make_parser, split_cdata
+from testdash_engine.formats.xmlstream import stream
 from testdash_engine.model import (
     CaseResult,
     Detection,
@@ -214,9 +214,4 @@ def parse(
     if detection.dialect == "json":
         yield from _parse_json(JsonEvents(chunks, ctx.limits), ctx)
         return
-    target = _Target(ctx)
-    out = target.out
-    for _ in feed(make_parser(target), split_cdata(chunks)):
-        if out:
-            yield from out
-            out.clear()
+    yield from stream(_Target(ctx), chunks)

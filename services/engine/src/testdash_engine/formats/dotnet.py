@@ -8,13 +8,11 @@ feeds the text of the one element being captured to a :class:`CappedText`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import datetime, tzinfo
 from typing import Any
 
 from testdash_engine.detect import DTD_REFUSED
 from testdash_engine.formats.junit_values import parse_timestamp
-from testdash_engine.formats.xmlstream import feed, make_parser, split_cdata
 from testdash_engine.model import CaseResult, Limits, ParseContext, ParseError, ParseIssue, Status
 from testdash_engine.textcap import CappedText, cap_str
 
@@ -220,12 +218,3 @@ class StreamTarget:
 
     def finish(self) -> None:
         """Handle the end of the document."""
-
-
-def run(target: StreamTarget, chunks: Iterator[bytes]) -> Iterator[CaseResult | ParseIssue]:
-    """Feed the chunks to ``target`` and yield what it produces as it goes."""
-    out = target.out
-    for _ in feed(make_parser(target), split_cdata(chunks)):
-        if out:
-            yield from out
-            out.clear()

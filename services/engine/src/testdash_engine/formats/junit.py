@@ -22,7 +22,7 @@ from testdash_engine.detect import DTD_REFUSED
 from testdash_engine.formats import junit_case
 from testdash_engine.formats.junit_case import Case, Outcome
 from testdash_engine.formats.junit_values import parse_time, parse_timestamp
-from testdash_engine.formats.xmlstream import feed, make_parser, split_cdata
+from testdash_engine.formats.xmlstream import stream
 from testdash_engine.model import (
     CaseResult,
     Detection,
@@ -218,9 +218,4 @@ def parse(
     chunks: Iterator[bytes], detection: Detection, ctx: ParseContext
 ) -> Iterator[CaseResult | ParseIssue]:
     """Yield JUnit case results as the chunks are read; raise ParseError on a bad file."""
-    target = _Target(ctx)
-    out = target.out
-    for _ in feed(make_parser(target), split_cdata(chunks)):
-        if out:
-            yield from out
-            out.clear()
+    yield from stream(_Target(ctx), chunks)

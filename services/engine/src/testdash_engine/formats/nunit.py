@@ -21,9 +21,10 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from testdash_engine.formats.dotnet import Draft, StreamTarget, assembly_name, run, timestamp
+from testdash_engine.formats.dotnet import Draft, StreamTarget, assembly_name, timestamp
 from testdash_engine.formats.dotnet import split_full_name as _split
 from testdash_engine.formats.junit_values import parse_time
+from testdash_engine.formats.xmlstream import stream
 from testdash_engine.model import CaseResult, Detection, ParseContext, ParseIssue, Status
 from testdash_engine.textcap import cap_str
 
@@ -148,4 +149,4 @@ def parse(
     chunks: Iterator[bytes], detection: Detection, ctx: ParseContext
 ) -> Iterator[CaseResult | ParseIssue]:
     """Yield NUnit 2/3 case results as the chunks are read; raise ParseError on a bad file."""
-    return run(_Target(ctx), chunks)
+    return stream(_Target(ctx), chunks)

@@ -18,7 +18,7 @@ from typing import Any
 
 from testdash_engine.detect import DTD_REFUSED
 from testdash_engine.formats.robot_values import STATUSES, Body, teardown_failed, timing
-from testdash_engine.formats.xmlstream import feed, make_parser, split_cdata
+from testdash_engine.formats.xmlstream import stream
 from testdash_engine.model import CaseResult, Detection, ParseContext, ParseError, ParseIssue
 from testdash_engine.textcap import CappedText, cap_str
 
@@ -205,9 +205,4 @@ def parse(
     chunks: Iterator[bytes], detection: Detection, ctx: ParseContext
 ) -> Iterator[CaseResult | ParseIssue]:
     """Yield Robot test results as the chunks are read; raise ParseError on a bad file."""
-    target = _Target(ctx)
-    out = target.out
-    for _ in feed(make_parser(target), split_cdata(chunks)):
-        if out:
-            yield from out
-            out.clear()
+    yield from stream(_Target(ctx), chunks)

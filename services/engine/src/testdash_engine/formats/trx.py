@@ -24,11 +24,11 @@ from testdash_engine.formats.dotnet import (
     Draft,
     StreamTarget,
     parse_timespan,
-    run,
     short_name,
     split_full_name,
     timestamp,
 )
+from testdash_engine.formats.xmlstream import stream
 from testdash_engine.model import CaseResult, Detection, ParseContext, ParseIssue, Status
 from testdash_engine.textcap import cap_str
 
@@ -252,4 +252,4 @@ def parse(
     chunks: Iterator[bytes], detection: Detection, ctx: ParseContext
 ) -> Iterator[CaseResult | ParseIssue]:
     """Yield TRX results joined with their definitions; raise ParseError on a bad file."""
-    return run(_Target(ctx), chunks)
+    return stream(_Target(ctx), chunks)

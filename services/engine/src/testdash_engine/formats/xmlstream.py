@@ -131,3 +131,12 @@ def feed(parser: etree.XMLParser, chunks: Iterator[bytes]) -> Iterator[None]:
     except etree.LxmlError as exc:
         raise syntax_error(exc) from None
     yield None
+
+
+def stream(target: Any, chunks: Iterator[bytes]) -> Iterator[Any]:
+    """Feed CHUNKS to a target parser and yield what it appends to ``target.out`` as it goes."""
+    out = target.out
+    for _ in feed(make_parser(target), split_cdata(chunks)):
+        if out:
+            yield from out
+            out.clear()

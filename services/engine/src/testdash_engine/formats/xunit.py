@@ -19,11 +19,11 @@ from testdash_engine.formats.dotnet import (
     Draft,
     StreamTarget,
     assembly_name,
-    run,
     short_name,
     timestamp,
 )
 from testdash_engine.formats.junit_values import parse_time
+from testdash_engine.formats.xmlstream import stream
 from testdash_engine.model import CaseResult, Detection, ParseContext, ParseIssue, Status
 from testdash_engine.textcap import cap_str
 
@@ -129,4 +129,4 @@ def parse(
     chunks: Iterator[bytes], detection: Detection, ctx: ParseContext
 ) -> Iterator[CaseResult | ParseIssue]:
     """Yield xUnit.net v1/v2/v3 case results as read; raise ParseError on a bad file."""
-    return run(_Target(ctx), chunks)
+    return stream(_Target(ctx), chunks)
