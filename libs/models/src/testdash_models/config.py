@@ -20,6 +20,20 @@ class ConfigError(ValueError):
     """A setting is missing or wrong; the message says which and how to fix it."""
 
 
+def whole_number(name: str, raw: str) -> int:
+    """RAW, the value of setting NAME, as an int; a ConfigError naming it otherwise."""
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+
+
+def env_int(name: str, default: int, environ: Mapping[str, str] | None = None) -> int:
+    """The environment variable NAME as an int, DEFAULT when unset or empty."""
+    raw = (os.environ if environ is None else environ).get(name)
+    return whole_number(name, raw) if raw else default
+
+
 def env(name: str, environ: Mapping[str, str] | None = None) -> str | None:
     """Read NAME from the environment, or from the file named by NAME_FILE."""
     environ = os.environ if environ is None else environ
@@ -152,12 +166,8 @@ class Config:
             "QUEUE_TTL_HOURS",
             "PARSE_WORKERS",
         ):
-            raw = environ.get(name)
-            if raw:
-                try:
-                    settings[name] = int(raw)
-                except ValueError:
-                    raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+            if environ.get(name):
+                settings[name] = env_int(name, 0, environ)
         if environ.get("DEFAULT_TIMEZONE"):
             settings["DEFAULT_TIMEZONE"] = environ["DEFAULT_TIMEZONE"]
         settings["SECRET_KEY"] = env("SECRET_KEY", environ) or cls.SECRET_KEY
@@ -187,10 +197,7 @@ def _access_settings(cls: type[Config], environ: Mapping[str, str]) -> dict[str,
         if isinstance(default, bool):
             settings[name] = raw.strip().lower() in ("1", "true", "yes", "on")
         elif isinstance(default, int):
-            try:
-                settings[name] = int(raw)
-            except ValueError:
-                raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+            settings[name] = whole_number(name, raw)
         else:
             settings[name] = raw
     return settings

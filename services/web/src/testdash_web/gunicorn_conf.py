@@ -12,16 +12,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gunicorn.glogging import Logger
+from testdash_models.config import ConfigError, env_int
 
 
 def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
     try:
-        return int(raw)
-    except ValueError:
-        raise SystemExit(f"{name} must be a whole number, not {raw!r}") from None
+        return env_int(name, default)
+    except ConfigError as exc:  # gunicorn prints a SystemExit's message, not a traceback
+        raise SystemExit(str(exc)) from None
 
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")

@@ -33,7 +33,7 @@ from prometheus_client import (
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.pool import NullPool
 from testdash_models import db
-from testdash_models.config import ConfigError
+from testdash_models.config import env_int
 
 from testdash_web.dbmetrics import DomainCollector, Limits
 
@@ -75,23 +75,13 @@ def multiprocess_dir() -> str | None:
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
-
-
 def limits_from_env() -> Limits:
     """Cache lifetime and windows of the database gauges (``METRICS_*`` variables)."""
     return Limits(
-        ttl=float(_env_int("METRICS_CACHE_SECONDS", 30)),
-        max_run_tags=_env_int("METRICS_MAX_RUN_TAGS", 10),
-        run_tag_days=_env_int("METRICS_RUN_TAG_DAYS", 30),
-        flaky_days=_env_int("METRICS_FLAKY_DAYS", 7),
+        ttl=float(env_int("METRICS_CACHE_SECONDS", 30)),
+        max_run_tags=env_int("METRICS_MAX_RUN_TAGS", 10),
+        run_tag_days=env_int("METRICS_RUN_TAG_DAYS", 30),
+        flaky_days=env_int("METRICS_FLAKY_DAYS", 7),
     )
 
 
@@ -153,7 +143,7 @@ def on_starting(server: Any) -> None:
 
 def when_ready(server: Any) -> None:
     """Serve /metrics from the master: the workers' files summed, the database gauges once."""
-    port = _env_int("METRICS_PORT", 9100)
+    port = env_int("METRICS_PORT", 9100)
     if port <= 0 or multiprocess_dir() is None:
         log.warning("metrics: not served (METRICS_PORT=0 or no PROMETHEUS_MULTIPROC_DIR)")
         return
