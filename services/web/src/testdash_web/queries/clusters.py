@@ -27,6 +27,18 @@ def _runs(server: str | None, since: datetime) -> Select[Any]:
     return stmt
 
 
+def _figures() -> tuple[Any, ...]:
+    """What a cluster shows besides its failures: tests, servers, runs, first/last seen, sample."""
+    return (
+        func.count(func.distinct(Result.test_case_id)).label("tests"),
+        func.count(func.distinct(Run.server_id)).label("servers"),
+        func.count(func.distinct(Result.run_id)).label("runs"),
+        func.min(Run.started_at).label("first_seen"),
+        func.max(Run.started_at).label("last_seen"),
+        func.max(Result.id).label("sample_id"),
+    )
+
+
 def clusters(server: str | None, days: int, cursor: str | None, limit: int) -> Page[Any]:
     """Fingerprints of the period's failures, most failures first, with a sample: two queries."""
     since = utcnow() - timedelta(days=days)
@@ -36,12 +48,7 @@ def clusters(server: str | None, days: int, cursor: str | None, limit: int) -> P
         select(
             fingerprint.label("fingerprint"),
             failures.label("failures"),
-            func.count(func.distinct(Result.test_case_id)).label("tests"),
-            func.count(func.distinct(Run.server_id)).label("servers"),
-            func.count(func.distinct(Result.run_id)).label("runs"),
-            func.min(Run.started_at).label("first_seen"),
-            func.max(Run.started_at).label("last_seen"),
-            func.max(Result.id).label("sample_id"),
+            *_figures(),
         )
         .join(Run, Run.id == Result.run_id)
         .where(Result.fingerprint.is_not(None), Result.run_id.in_(_runs(server, since)))
@@ -85,12 +92,7 @@ def cluster(fingerprint: int) -> SimpleNamespace:
     row = db.session.execute(
         select(
             func.count(Result.id).label("failures"),
-            func.count(func.distinct(Result.test_case_id)).label("tests"),
-            func.count(func.distinct(Run.server_id)).label("servers"),
-            func.count(func.distinct(Result.run_id)).label("runs"),
-            func.min(Run.started_at).label("first_seen"),
-            func.max(Run.started_at).label("last_seen"),
-            func.max(Result.id).label("sample_id"),
+            *_figures(),
             Result.fingerprint,
         )
         .join(Run, Run.id == Result.run_id)
