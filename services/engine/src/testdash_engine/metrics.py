@@ -15,10 +15,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-
-from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway
+from typing import TYPE_CHECKING
 
 from testdash_engine.ingest import IngestStats
+
+if TYPE_CHECKING:  # prometheus_client loads only when there is somewhere to push
+    from prometheus_client import CollectorRegistry, Gauge
 
 log = logging.getLogger("testdash.engine.metrics")
 JOB = "testdash-engine"
@@ -57,6 +59,8 @@ def interval_seconds() -> int:
 
 def registry_for(record: RunRecord, now: float) -> CollectorRegistry:
     """The gauges of one finished command."""
+    from prometheus_client import CollectorRegistry, Gauge
+
     registry = CollectorRegistry()
 
     def gauge(name: str, doc: str, labels: tuple[str, ...] = ()) -> Gauge:
@@ -97,6 +101,8 @@ def push(record: RunRecord, url: str | None = None) -> bool:
     url = url or os.environ.get("PUSHGATEWAY_URL")
     if not url:
         return False
+    from prometheus_client import pushadd_to_gateway
+
     try:
         timeout = float(os.environ.get("PUSHGATEWAY_TIMEOUT") or 5)
         pushadd_to_gateway(
