@@ -231,10 +231,9 @@ class Ingestor:
                 continue
             if isinstance(writer, persist.BatchWriter):  # settled on the writer thread
                 writer.settle_after(ledger.run_id, ledger.needs_reconcile)
-                waiting.append(Waiting(claim, writer.mark(), None, None))
+                waiting.append(Waiting(claim, writer.mark()))
             else:
-                reconcile = ledger.run_id if ledger.needs_reconcile else None
-                waiting.append(Waiting(claim, writer.mark(), reconcile, ledger.run_id))
+                waiting.append(Waiting(claim, writer.mark(), ledger.run_id, ledger.needs_reconcile))
             self._settle(waiting, writer.committed)
 
     def _settle(self, waiting: list[Waiting], committed: int) -> None:
@@ -242,7 +241,7 @@ class Ingestor:
         while waiting and waiting[0].batch <= committed:
             wait = waiting.pop(0)
             if wait.run_id is not None:  # SQLite: settled here, once its files are stored
-                tests = settle_run(self.session, wait.run_id, wait.reconcile is not None)
+                tests = settle_run(self.session, wait.run_id, wait.reconcile)
                 if tests:
                     log.info("run %s: %d tests ran in several files", wait.run_id, tests)
             wait.claim.finish(self.session, "done")
@@ -373,8 +372,8 @@ class Waiting:
 
     claim: persist.Claim
     batch: int
-    reconcile: int | None
-    run_id: int | None
+    run_id: int | None = None
+    reconcile: bool = False
 
 
 class ItemError(Exception):
