@@ -82,6 +82,7 @@ def scan_root(
     root = os.path.abspath(root)
     server = persist.get_server(session, server_name, root, timezone)
     stored = persist.stored_fingerprints(session, server.id)
+    live = persist.live_items(session, server)
     stats = ScanStats()
     for spec in find_runs(root, depth):
         stats.runs_seen += 1
@@ -99,7 +100,7 @@ def scan_root(
             continue
         if spec.problem:
             stats.problems.append(f"{spec.run_dir}: {spec.problem}")
-        persist.enqueue(session, server, spec, root=root, ttl=ttl)
+        persist.enqueue(session, server, spec, root=root, ttl=ttl, live_by_run=live)
         stats.runs_queued += 1
     persist.mark_scanned(session, server)
     return stats
@@ -110,8 +111,11 @@ def scan_schedule(
 ) -> ScanStats:
     """Queue the runs of a schedule file (the article's ``queue_file.json``)."""
     server = persist.get_server(session, server_name)
+    live = persist.live_items(session, server)
     for spec in specs:
-        persist.enqueue(session, server, spec, root=None, ttl=ttl, source="schedule")
+        persist.enqueue(
+            session, server, spec, root=None, ttl=ttl, live_by_run=live, source="schedule"
+        )
     persist.mark_scanned(session, server)
     return ScanStats(runs_seen=len(specs), runs_queued=len(specs))
 

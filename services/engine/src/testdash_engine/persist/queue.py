@@ -55,6 +55,16 @@ def stored_fingerprints(session: Session, server_id: int) -> dict[str, tuple[int
     return {name: (size, mtime) for name, size, mtime in rows}
 
 
+def live_items(session: Session, server: Server) -> dict[str, QueueItem]:
+    """The server's pending and running items by run directory, in one query for a scan."""
+    rows = session.scalars(
+        select(QueueItem).where(
+            QueueItem.server_id == server.id, QueueItem.state.in_(("pending", "running"))
+        )
+    )
+    return {item.run_dir: item for item in rows}
+
+
 def enqueue(
     session: Session,
     server: Server,
@@ -62,16 +72,11 @@ def enqueue(
     *,
     root: str | None,
     ttl: timedelta,
+    live_by_run: dict[str, QueueItem],
     source: str = "scan",
 ) -> bool:
-    """Queue a run, or refresh the live item of the same run; True when a new item was made."""
-    live = session.scalar(
-        select(QueueItem).where(
-            QueueItem.server_id == server.id,
-            QueueItem.run_dir == spec.run_dir,
-            QueueItem.state.in_(("pending", "running")),
-        )
-    )
+    """Queue a run, or refresh its live item (from LIVE_BY_RUN); True when a new item was made."""
+    live = live_by_run.get(spec.run_dir)
     item = live or QueueItem(server_id=server.id, run_dir=spec.run_dir, source=source)
     item.root = root
     item.time_to_live = utcnow() + ttl
@@ -81,6 +86,7 @@ def enqueue(
         setattr(item, name, spec.meta.get(name))
     if live is None:
         session.add(item)
+        live_by_run[spec.run_dir] = item
     return live is None
 
 
