@@ -220,6 +220,8 @@ template:
 {{- end }}
 - name: INGEST_STALE_HOURS
   value: {{ .Values.config.ingestStaleHours | quote }}
+- name: PAGE_CACHE_SECONDS
+  value: {{ .Values.web.pageCacheSeconds | quote }}
 {{- range $var, $value := dict "PROXY_FIX_X_FOR" .Values.web.proxyFix.xFor "PROXY_FIX_X_PROTO" .Values.web.proxyFix.xProto "PROXY_FIX_X_HOST" .Values.web.proxyFix.xHost "PROXY_FIX_X_PORT" .Values.web.proxyFix.xPort "PROXY_FIX_X_PREFIX" .Values.web.proxyFix.xPrefix }}
 - name: {{ $var }}
   value: {{ $value | quote }}

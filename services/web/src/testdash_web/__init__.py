@@ -42,4 +42,7 @@ def create_app(config_name: str | None = None, overrides: Mapping[str, Any] | No
 
     app.register_blueprint(trend_views.bp)
     app.register_blueprint(curation.bp)
+    from testdash_web import pagecache
+
+    pagecache.init_app(app)  # last: its lookup runs after sign-in and metrics have started
     return app
