@@ -1,9 +1,9 @@
 """The Helm chart rendered by the real Helm engine, validated and checked against our policies.
 
 Every value set in helm/testdash/ci/ is linted, rendered and validated with
-kubernetes-validate --strict against the oldest and newest Kubernetes we support. The
-prometheus-operator CRDs (ServiceMonitor) have no offline schema here: they are checked by
-the structural test below instead.
+kubernetes-validate --strict against the oldest and newest Kubernetes we support. It has no
+schemas for the prometheus-operator CRDs: test_crds.py checks ServiceMonitor and PrometheusRule
+against their published schemas (vendored in tests/deploy/crds/).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def test_every_manifest_validates_strictly(case, version):
     assert objs
     for obj in objs:
         if obj["kind"] in CRD_KINDS:
-            continue
+            continue  # test_crds.py
         kubernetes_validate.validate(obj, version, strict=True)
 
 
@@ -335,6 +335,10 @@ def test_images_pin_the_public_base_by_tag():
         assert "ARG BASE_IMAGE=python:3.11-slim-bookworm\n" in text
         assert re.search(r"^USER \d+:\d+$", text, re.M)
         assert "--no-editable" in text and "--frozen" in text
+    # The digest of the default tag is documented, with how to resolve the current one.
+    deploy = (ROOT / "docs" / "deploy.md").read_text()
+    assert re.search(r"python:3\.11-slim-bookworm@sha256:[0-9a-f]{64}", deploy)
+    assert "imagetools inspect python:3.11-slim-bookworm" in deploy
 
 
 def _env(container: dict[str, Any]) -> dict[str, str]:
