@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+from datetime import UTC
 
 from testdash_engine.formats import ReportReader
 from testdash_engine.model import CaseResult
@@ -30,7 +31,10 @@ def record(item):
     """A parsed item as the JSON the golden files hold."""
     if isinstance(item, CaseResult):
         data = item._asdict()
-        data["started_at"] = item.started_at.isoformat() if item.started_at else None
+        # In UTC: the report's own zone is checked where it matters (test_source_zones.py).
+        data["started_at"] = (
+            item.started_at.astimezone(UTC).isoformat() if item.started_at else None
+        )
         return data
     return {"issue": item.message, "line": item.line}
 

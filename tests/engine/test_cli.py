@@ -193,3 +193,16 @@ def test_unknown_time_zone_is_a_usage_error(tmp_path):
         assert done.returncode == 2, done.stderr
         assert "unknown time zone 'Mars/Olympus'" in done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_unknown_default_timezone_is_a_usage_error_before_any_work(tmp_path):
+    env = {
+        **engine_env(f"sqlite:///{tmp_path}/never.sqlite", tmp_path),
+        "DEFAULT_TIMEZONE": "Mars/Olympus",
+    }
+    for args in (["ingest"], ["run", "--server", "s", "--root", str(tmp_path)], ["uploads"]):
+        done = subprocess.run([*ENGINE, *args], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2, (args, done.stderr)
+        assert "DEFAULT_TIMEZONE: unknown time zone 'Mars/Olympus'" in done.stderr
+        assert "Traceback" not in done.stderr
+    assert not (tmp_path / "never.sqlite").exists(), "nothing touched the database"

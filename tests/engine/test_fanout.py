@@ -36,13 +36,15 @@ def stored(db):
     )  # fmt: skip
     files = sorted(
         (f.full_name, f.status, f.reason, f.results, f.tests, f.failed, f.sha256, f.notes,
-         f.results_digest)
+         f.results_digest, f.started_at, f.start_utc_offset, f.start_assumed_zone,
+         f.end_utc_offset, f.end_assumed_zone)
         for f in db.session.scalars(select(File))
     )  # fmt: skip
     runs = sorted(
-        (r.run_dir, r.total, r.passed, r.failed, r.errors, r.skipped, r.status)
+        (r.run_dir, r.total, r.passed, r.failed, r.errors, r.skipped, r.status, r.started_at,
+         r.start_utc_offset, r.start_assumed_zone, r.end_utc_offset, r.end_assumed_zone)
         for r in db.session.scalars(select(Run))
-    )
+    )  # fmt: skip
     cases = sorted(db.session.execute(select(TestCase.id, TestCase.name)).all())
     return results, files, runs, cases
 

@@ -12,7 +12,14 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from testdash_engine.formats import ReportReader, summarize
 from testdash_engine.formats.xmlstream import split_cdata
-from testdash_engine.model import CaseResult, Limits, ParseContext, ParseError
+from testdash_engine.model import (
+    CaseResult,
+    Limits,
+    ParseContext,
+    ParseError,
+    SourceZone,
+    source_zone,
+)
 
 from tests.engine.goldens import read, record, write
 
@@ -207,7 +214,7 @@ def test_junit_time_values(tmp_path, value, seconds):
     assert read(path)[0].duration == seconds
 
 
-def test_junit_naive_timestamps_use_default_tz_and_all_become_utc(tmp_path):
+def test_junit_naive_timestamps_use_default_tz_and_are_marked_assumed(tmp_path):
     path = write(
         tmp_path,
         '<testsuites><testsuite name="a" timestamp="2024-01-01T12:00:00"><testcase name="t"/>'
@@ -217,8 +224,9 @@ def test_junit_naive_timestamps_use_default_tz_and_all_become_utc(tmp_path):
     ctx = ParseContext(default_tz=timezone(timedelta(hours=2)))
     t, u, v = read(path, ctx)
     assert t.started_at == datetime(2024, 1, 1, 10, 0, tzinfo=UTC)
-    assert t.started_at.tzinfo is UTC
+    assert source_zone(t.started_at) == SourceZone(None, "UTC+02:00")
     assert u.started_at == datetime(2024, 1, 1, 12, 0, 5, tzinfo=UTC)
+    assert source_zone(u.started_at) == SourceZone(0)
     assert v.started_at is None
 
 
@@ -303,4 +311,6 @@ def test_a_year_one_timestamp_in_a_zone_east_of_utc_is_no_start_time():
     from testdash_engine.formats.junit_values import parse_timestamp
 
     assert parse_timestamp("0001-01-01T00:00:00", ZoneInfo("Europe/Berlin")) is None
-    assert parse_timestamp("2024-01-01T01:00:00", ZoneInfo("Europe/Berlin")).hour == 0
+    assert (
+        parse_timestamp("2024-01-01T01:00:00", ZoneInfo("Europe/Berlin")).astimezone(UTC).hour == 0
+    )

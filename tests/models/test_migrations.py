@@ -31,3 +31,24 @@ def test_downgrade_then_upgrade_round_trips(app, db):
     assert {"servers", "runs", "files", "test_cases", "results", "queue", "ingest_jobs"} <= set(
         sa.inspect(db.engine).get_table_names()
     )
+
+
+def test_0007_zone_columns_and_uploads_lookup_come_and_go(app, db):
+    from flask_migrate import downgrade, upgrade
+
+    zones = {"start_utc_offset", "start_assumed_zone", "end_utc_offset", "end_assumed_zone"}
+
+    def present():
+        inspector = sa.inspect(db.engine)
+        columns = {
+            table: zones & {c["name"] for c in inspector.get_columns(table)}
+            for table in ("runs", "files")
+        }
+        indexes = {i["name"] for i in inspector.get_indexes("uploads")}
+        return columns, "ix_uploads_server_run_dir" in indexes
+
+    assert present() == ({"runs": zones, "files": zones}, True)
+    downgrade(revision="0006")
+    assert present() == ({"runs": set(), "files": set()}, False)
+    upgrade()
+    assert present() == ({"runs": zones, "files": zones}, True)

@@ -1,6 +1,7 @@
 """The JSON API: same filters as the pages, keyset pages that never skip or repeat, JSON errors."""
 
-from datetime import timedelta
+from datetime import timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from testdash_models import db
@@ -63,6 +64,26 @@ def test_run_detail_and_every_result_page(browse):
     assert len(results) == 7 and results[2]["trace"] == "trace 2"
     failed = browse.get(f"/api/v1/runs/{seeded.runs[1]}/results?status=failed").json["items"]
     assert [r["name"] for r in failed] == ["test_0002"]
+
+
+def test_run_detail_gives_the_reports_own_zone_beside_utc(browse):
+    sid = add_server("zones")
+    stated = add_run(sid, "stated", NOW, [], start_utc_offset=120, end_utc_offset=-330)
+    naive = add_run(sid, "naive", NOW, [], start_assumed_zone="America/New_York")
+    epoch = add_run(sid, "epoch", NOW, [])
+    db.session.commit()
+    run = browse.get(f"/api/v1/runs/{stated}").json["run"]
+    assert (run["start_utc_offset"], run["end_utc_offset"]) == (120, -330)
+    assert run["source_started_at"] == NOW.astimezone(timezone(timedelta(hours=2))).isoformat()
+    end = NOW + timedelta(minutes=5)
+    assert run["source_finished_at"] == end.astimezone(timezone(-timedelta(hours=5.5))).isoformat()
+    run = browse.get(f"/api/v1/runs/{naive}").json["run"]
+    assert (run["start_utc_offset"], run["start_assumed_zone"]) == (None, "America/New_York")
+    assert run["source_started_at"] == NOW.astimezone(ZoneInfo("America/New_York")).isoformat()
+    assert run["source_finished_at"] is None
+    run = browse.get(f"/api/v1/runs/{epoch}").json["run"]
+    assert run["source_started_at"] is run["start_assumed_zone"] is run["start_utc_offset"] is None
+    assert run["started_at"] == NOW.isoformat()
 
 
 def test_test_history_and_when_it_started_failing(browse):

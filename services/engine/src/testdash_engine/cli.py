@@ -216,11 +216,25 @@ def _check_zone(value: str | None) -> str | None:
     """An unknown zone is a usage error now, not a silent UTC at ingest."""
     if value is None:
         return None
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise click.BadParameter(f"unknown time zone {value!r} (use an IANA name)") from None
+    if not _known_zone(value):
+        raise click.BadParameter(f"unknown time zone {value!r} (use an IANA name)")
     return value
+
+
+def _known_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _default_zone() -> str:
+    """DEFAULT_TIMEZONE, checked before any work like ``--timezone`` is."""
+    name: str = current_app.config["DEFAULT_TIMEZONE"]
+    if not _known_zone(name):
+        raise click.UsageError(f"DEFAULT_TIMEZONE: unknown time zone {name!r} (use an IANA name)")
+    return name
 
 
 def with_scan_options(func: F) -> F:
@@ -276,7 +290,7 @@ def scan(**options: Any) -> None:
 
 
 def _ingest(
-    server_name: str | None, batch_size: int | None, total: int | None
+    server_name: str | None, batch_size: int | None, total: int | None, default_tz: str
 ) -> ingest.IngestStats:
     config = current_app.config
     with report.progress(total) as progress:
@@ -284,7 +298,7 @@ def _ingest(
             db.session(),
             limits=Limits(),
             batch_size=batch_size or config["BATCH_SIZE"],
-            default_tz=config["DEFAULT_TIMEZONE"],
+            default_tz=default_tz,
             progress=progress,
             workers=parse_workers(config["PARSE_WORKERS"]),
         )
@@ -299,9 +313,9 @@ def _ingest(
 @guarded
 def ingest_command(server_name: str | None, batch_size: int | None) -> None:
     """Process the queue: drop expired items, parse each run's files, store them."""
-    started = time.monotonic()
+    started, default_tz = time.monotonic(), _default_zone()
     with metrics.pushed(server_name) as record:
-        record.stats = stats = _ingest(server_name, batch_size, None)
+        record.stats = stats = _ingest(server_name, batch_size, None, default_tz)
     report.summary(stats, started=started)
     sys.exit(0 if stats.ok else EXIT_FAILED)
 
@@ -314,11 +328,11 @@ def ingest_command(server_name: str | None, batch_size: int | None) -> None:
 @guarded
 def run(batch_size: int | None, **options: Any) -> None:
     """Scan, then ingest: what the CronJob calls. Non-zero exit when anything failed."""
-    started = time.monotonic()
+    started, default_tz = time.monotonic(), _default_zone()
     server = options["server_name"] if options["root"] else None
     with metrics.pushed(server or options["server_name"]) as record:
         scanned = _scan(**options)
-        record.stats = stats = _ingest(server, batch_size, scanned.files_seen or None)
+        record.stats = stats = _ingest(server, batch_size, scanned.files_seen or None, default_tz)
     report.summary(stats, scanned, started)
     sys.exit(0 if stats.ok else EXIT_FAILED)
 
@@ -350,6 +364,7 @@ def uploads_command(spool: str | None) -> None:
     """Ingest files pushed to the web: each upload becomes a run, scanned and ingested as usual."""
     from testdash_engine import uploads
 
+    _default_zone()
     sys.exit(uploads.main(spool))
 
 
@@ -423,6 +438,7 @@ def demo(root: str | None, runs: int) -> None:
 
     from testdash_engine import demo as demo_data
 
+    default_tz = _default_zone()
     base = Path(root or os.path.join(current_app.instance_path, "demo"))
     if base.exists() and any(base.iterdir()):
         click.echo(f"demo volumes already in {base}; ingesting what changed")
@@ -431,7 +447,7 @@ def demo(root: str | None, runs: int) -> None:
         click.echo(f"wrote demo volumes to {base} (qa-lab holds one deliberately truncated file)")
     for server in sorted(p.name for p in base.iterdir() if p.is_dir()):
         scanned = _scan(server, str(base / server), None, None, None, None)
-        report.summary(_ingest(server, None, scanned.files_seen or None), scanned)
+        report.summary(_ingest(server, None, scanned.files_seen or None, default_tz), scanned)
 
 
 from testdash_engine.analytics_cli import COMMANDS as _ANALYTICS  # noqa: E402

@@ -6,10 +6,11 @@ use these records without a database.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Literal, NamedTuple, Protocol
 
 Status = Literal["passed", "failed", "error", "skipped"]
@@ -37,6 +38,66 @@ class ParseContext:
 
     limits: Limits = field(default_factory=Limits)
     default_tz: tzinfo = UTC
+
+
+# A parsed time's zone keeps what the report said of it, read back by source_zone: an offset
+# the report stated stays (UTC as STATED_UTC, so plain UTC is free to mean "no zone", as for
+# epoch times); a naive time read in ParseContext.default_tz gets that zone's offset, named
+# _ASSUMED + the zone. Names survive the pickling that takes FileCounts out of parse workers.
+STATED_UTC = timezone(timedelta(0), "Z")
+_ASSUMED = "~"
+
+
+class SourceZone(NamedTuple):
+    """What a report said of a time's zone: the offset it stated, or the zone it was read in."""
+
+    utc_offset: int | None = None  # minutes east of UTC
+    assumed_zone: str | None = None
+
+
+def source_zone(moment: datetime | None) -> SourceZone:
+    """The zone a parsed time came with (see :func:`zoned`); neither part for UTC or None."""
+    zone = None if moment is None else moment.tzinfo
+    if zone is None or zone is UTC:
+        return SourceZone()
+    name = zone.tzname(moment) or ""
+    if name.startswith(_ASSUMED):
+        return SourceZone(None, name[len(_ASSUMED) :])
+    offset = zone.utcoffset(moment)
+    return SourceZone(None if offset is None else int(offset.total_seconds()) // 60)
+
+
+def zoned(moment: datetime, default_tz: tzinfo) -> datetime | None:
+    """A time read from a report, zoned so that :func:`source_zone` tells what the report said.
+
+    A stated offset is kept; a naive time is read in DEFAULT_TZ and marked assumed. None when
+    the time cannot be moved to UTC (year 1 or 9999 across a zone: .NET's "never").
+    """
+    zone = moment.tzinfo
+    try:
+        # astimezone where the instant stays: several times faster than replace on 3.11.
+        if zone is None:
+            local = moment.replace(tzinfo=default_tz)
+            offset = local.utcoffset() or timedelta(0)
+            moment = local.astimezone(_assumed(offset, _zone_name(default_tz)))
+        elif zone is UTC:
+            moment = moment.astimezone(STATED_UTC)
+        if 1 < moment.year < 9999:  # only the first and last day can leave datetime's range
+            return moment
+        moment.astimezone(UTC)
+    except OverflowError:
+        return None
+    return moment
+
+
+@functools.lru_cache(maxsize=256)
+def _assumed(offset: timedelta, name: str) -> timezone:
+    return timezone(offset, _ASSUMED + name)
+
+
+def _zone_name(zone: tzinfo) -> str:
+    """An IANA key (ZoneInfo), else the zone's own name (UTC)."""
+    return getattr(zone, "key", None) or zone.tzname(None) or "UTC"
 
 
 class CaseResult(NamedTuple):

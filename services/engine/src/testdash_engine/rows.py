@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from testdash_engine.fingerprint import failure_fingerprint
-from testdash_engine.model import CaseResult, ParseIssue, test_case_key
+from testdash_engine.model import CaseResult, ParseIssue, source_zone, test_case_key
 
 COUNT_COLUMNS = ("passed", "failed", "errors", "skipped", "flaky")
+# What the report said of the zone of a file's (and a run's) start and end: model.source_zone.
+ZONE_COLUMNS = ("start_utc_offset", "start_assumed_zone", "end_utc_offset", "end_assumed_zone")
 _NULL = "\\N"
 
 # Keys remembered per run to notice a test repeated across files; past this the
@@ -87,6 +89,10 @@ class FileCounts:
     def tests(self) -> int:
         """Tests counted once each (final attempts)."""
         return self.passed + self.failed + self.errors + self.skipped
+
+    def zones(self) -> tuple[int | None, str | None, int | None, str | None]:
+        """The ZONE_COLUMNS values: what the report said of the start's and the end's zone."""
+        return (*source_zone(self.started_at), *source_zone(self.finished_at))
 
     def merge(self, other: FileCounts) -> None:
         """Add another file's counts (for a batch of files)."""

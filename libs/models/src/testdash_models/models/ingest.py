@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -19,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from testdash_models.extensions import db
-from testdash_models.models.types import BigId, UTCDateTime, utcnow
+from testdash_models.models.types import BigId, UTCDateTime, source_local, utcnow
 
 RUN_STATUSES = ("passed", "failed", "empty", "rejected")
 FILE_STATUSES = ("accepted", "rejected", "skipped")
@@ -44,6 +45,20 @@ class RunMeta:
     commit: Mapped[str | None] = mapped_column(String(64))
 
 
+class SourceZones:
+    """What the report told of the zone of a start and of an end time.
+
+    Each side has one of: the UTC offset the report stated (minutes east), or the zone its
+    naive time was read in (the server's ``--timezone``), or neither (epoch times have no
+    zone; rows ingested before these columns existed).
+    """
+
+    start_utc_offset: Mapped[int | None] = mapped_column(SmallInteger)
+    start_assumed_zone: Mapped[str | None] = mapped_column(String(64))
+    end_utc_offset: Mapped[int | None] = mapped_column(SmallInteger)
+    end_assumed_zone: Mapped[str | None] = mapped_column(String(64))
+
+
 class Server(db.Model):  # type: ignore[name-defined,misc]
     """A build or test server whose result volume an engine scans."""
 
@@ -64,7 +79,7 @@ class Server(db.Model):  # type: ignore[name-defined,misc]
         return f"<Server {self.name}>"
 
 
-class Run(RunMeta, db.Model):  # type: ignore[name-defined,misc]
+class Run(RunMeta, SourceZones, db.Model):  # type: ignore[name-defined,misc]
     """One test run: a directory of result files on one server."""
 
     __tablename__ = "runs"
@@ -98,11 +113,21 @@ class Run(RunMeta, db.Model):  # type: ignore[name-defined,misc]
 
     server: Mapped[Server] = relationship(back_populates="runs", lazy="joined")
 
+    @property
+    def source_started_at(self) -> datetime | None:
+        """The start in the report's own zone (stated or assumed); None when it had none."""
+        return source_local(self.started_at, self.start_utc_offset, self.start_assumed_zone)
+
+    @property
+    def source_finished_at(self) -> datetime | None:
+        """The end in the report's own zone (stated or assumed); None when it had none."""
+        return source_local(self.finished_at, self.end_utc_offset, self.end_assumed_zone)
+
     def __repr__(self) -> str:
         return f"<Run {self.run_dir} {self.status} {self.total}>"
 
 
-class File(db.Model):  # type: ignore[name-defined,misc]
+class File(SourceZones, db.Model):  # type: ignore[name-defined,misc]
     """The article's ``Files``: one result file of a run, accepted or rejected with a reason."""
 
     __tablename__ = "files"

@@ -1,6 +1,7 @@
 """Column types and helpers shared by the model modules."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import BigInteger, DateTime, Integer
 from sqlalchemy.types import TypeDecorator
@@ -35,3 +36,19 @@ class UTCDateTime(TypeDecorator[datetime]):
 def utcnow() -> datetime:
     """Now, aware, in UTC."""
     return datetime.now(UTC)
+
+
+def source_local(
+    moment: datetime | None, utc_offset: int | None, assumed_zone: str | None
+) -> datetime | None:
+    """MOMENT as its report wrote it: at the offset stated, else in the zone assumed; else None."""
+    if moment is None:
+        return None
+    if utc_offset is not None:
+        return moment.astimezone(timezone(timedelta(minutes=utc_offset)))
+    if not assumed_zone:
+        return None
+    try:
+        return moment.astimezone(ZoneInfo(assumed_zone))
+    except (ZoneInfoNotFoundError, ValueError):
+        return None

@@ -31,6 +31,8 @@ class Upload(RunMeta, db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (
         CheckConstraint("state IN ('pending', 'ingesting', 'ingested', 'failed')", name="state"),
         Index("ix_uploads_state", "state", "id"),
+        # The run page finds a run's uploaded copies by server and run directory.
+        Index("ix_uploads_server_run_dir", "server_name", "run_dir"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -7,10 +7,12 @@ one hostile file cannot stop a batch.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import os
 from collections.abc import Callable, Iterator
+from datetime import UTC
 from typing import BinaryIO
 
 from testdash_engine.detect import HEAD_SIZE, detect
@@ -46,6 +48,9 @@ PARSERS: dict[str, str] = {
     "rspec": "rspec",
 }
 _LOADED: dict[str, Parser] = {}
+# JUnit dialects whose naive timestamps are UTC, not local time: jest-junit and
+# mocha-junit-reporter write JavaScript's toISOString() with the "Z" cut off.
+UTC_NAIVE_DIALECTS = frozenset({"jest", "mocha"})
 
 
 def parser_for(fmt: str) -> Parser | None:
@@ -64,6 +69,13 @@ def parser_for(fmt: str) -> Parser | None:
             return None
         _LOADED[fmt] = parser
     return parser
+
+
+def _context(ctx: ParseContext, found: Detection) -> ParseContext:
+    """CTX for a file that was detected as FOUND: what its producer is known to write."""
+    if found.format == "junit" and found.dialect in UTC_NAIVE_DIALECTS:
+        return dataclasses.replace(ctx, default_tz=UTC)
+    return ctx
 
 
 class ReportReader:
@@ -136,7 +148,7 @@ class ReportReader:
                     f"{found.format} is recognised but not supported yet", kind="not-a-report"
                 )
             try:
-                yield from parser(self._chunks(handle, first), found, self.ctx)
+                yield from parser(self._chunks(handle, first), found, _context(self.ctx, found))
             except (RecursionError, MemoryError) as exc:
                 raise ParseError(f"parser gave up: {type(exc).__name__}", kind="hostile") from None
             except (ParseError, GeneratorExit):

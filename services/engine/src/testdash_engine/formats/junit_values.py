@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
+
+from testdash_engine.model import zoned
 
 # "1,234.5" and "12,345" use a thousands separator; "0,5" is a decimal comma.
 _THOUSANDS = re.compile(r"^[+]?\d{1,3}(,\d{3})+(\.\d*)?$")
@@ -39,16 +41,14 @@ def parse_time(value: str | None) -> float | None:
 
 
 def parse_timestamp(value: str | None, default_tz: tzinfo) -> datetime | None:
-    """UTC-aware datetime from an ISO 8601 timestamp; naive ones are in ``default_tz``."""
+    """Aware datetime from an ISO 8601 timestamp, in the offset it states (``model.zoned``).
+
+    A naive one is read in ``default_tz`` and marked assumed; None if it is not a time.
+    """
     if not value:
         return None
     try:
         moment = datetime.fromisoformat(value.strip().replace(" ", "T", 1))
     except ValueError:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=default_tz)
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:  # year 1 or 9999 shifted across a zone (.NET's "never started")
-        return None
+    return zoned(moment, default_tz)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
 
 from testdash_engine.formats.junit_values import parse_timestamp
-from testdash_engine.model import CaseResult, Limits, Status
+from testdash_engine.model import CaseResult, Limits, Status, zoned
 from testdash_engine.textcap import CappedText, cap_str
 
 # Tests are PASS, FAIL or SKIP; "NOT RUN" (keywords, dry runs) and "NOT_RUN" did not run.
@@ -23,20 +23,20 @@ _OLD_FORMAT = "%Y%m%d %H:%M:%S.%f"
 _MAX_ENTRIES = 64
 
 
-def _old_time(value: str | None, tz: tzinfo) -> datetime | None:
-    """``20240101 12:00:00.000`` (Robot < 7, local time) as an aware datetime."""
+def _old_time(value: str | None) -> datetime | None:
+    """``20240101 12:00:00.000`` (Robot < 7, local time) as a naive datetime."""
     if not value or value == "N/A":
         return None
     for fmt in (_OLD_FORMAT, "%Y%m%d %H:%M:%S"):
         try:
-            return datetime.strptime(value.strip(), fmt).replace(tzinfo=tz)
+            return datetime.strptime(value.strip(), fmt)
         except ValueError:
             continue
     return None
 
 
 def timing(attrib: dict[str, str], tz: tzinfo) -> tuple[float | None, datetime | None]:
-    """Duration in seconds and UTC start time from a ``<status>``, either schema."""
+    """Duration in seconds and start time (``model.zoned``) from a ``<status>``, either schema."""
     if "start" in attrib or "elapsed" in attrib:  # Robot 7
         started = parse_timestamp(attrib.get("start"), tz)
         try:
@@ -46,12 +46,12 @@ def timing(attrib: dict[str, str], tz: tzinfo) -> tuple[float | None, datetime |
         if duration is not None and not (math.isfinite(duration) and duration >= 0):
             duration = None
         return duration, started
-    began = _old_time(attrib.get("starttime"), tz)
-    ended = _old_time(attrib.get("endtime"), tz)
+    began = _old_time(attrib.get("starttime"))
+    ended = _old_time(attrib.get("endtime"))
     duration = None
     if began is not None and ended is not None and ended >= began:
         duration = (ended - began).total_seconds()
-    return duration, began.astimezone(UTC) if began is not None else None
+    return duration, zoned(began, tz) if began is not None else None
 
 
 def _label(tag: str, attrib: Any) -> str:

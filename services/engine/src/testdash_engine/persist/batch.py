@@ -40,6 +40,7 @@ from testdash_engine.persist.rollups import recompute_days
 from testdash_engine.persist.runs import RunLedger, format_notes, settle_run
 from testdash_engine.rows import (
     COUNT_COLUMNS,
+    ZONE_COLUMNS,
     FileCounts,
     KnownCases,
     count_cases,
@@ -76,6 +77,7 @@ FILE_COLUMNS = (
     *COUNT_COLUMNS,
     "started_at",
     "finished_at",
+    *ZONE_COLUMNS,
 )
 _UPSERT_FILES = (
     f"INSERT INTO files ({', '.join(FILE_COLUMNS)}) VALUES %s ON CONFLICT (id) DO UPDATE SET "
@@ -421,6 +423,7 @@ class BatchWriter:
             *(getattr(counts, c) for c in COUNT_COLUMNS),
             counts.started_at,
             counts.finished_at,
+            *counts.zones(),
         )
 
     def _move_totals(self, cursor: Any, batch: list[Pending]) -> None:

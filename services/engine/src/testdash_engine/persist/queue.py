@@ -121,7 +121,8 @@ def upsert_run(session: Session, server: Server, item: QueueItem) -> Run:
         if value is not None:
             setattr(run, name, value)
     if item.started_at is not None:
-        run.started_at = item.started_at
+        # The manifest's start time is in UTC: whatever zone a report's start had goes with it.
+        run.started_at, run.start_utc_offset, run.start_assumed_zone = item.started_at, None, None
     session.flush()
     return run
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
-from sqlalchemy import Update, case, delete, func, insert, select, update
+from sqlalchemy import Update, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from testdash_models.models import File, Result, Run, TestCase
@@ -29,6 +30,7 @@ from testdash_engine.model import (
 from testdash_engine.persist.runs import RunLedger, format_notes
 from testdash_engine.rows import (
     COUNT_COLUMNS,
+    ZONE_COLUMNS,
     FileCounts,
     KnownCases,
     count_cases,
@@ -167,6 +169,8 @@ def _apply_counts(row: File, counts: FileCounts) -> None:
         setattr(row, column, getattr(counts, column))
     row.started_at = counts.started_at
     row.finished_at = counts.finished_at
+    for column, value in zip(ZONE_COLUMNS, counts.zones(), strict=True):
+        setattr(row, column, value)
     row.notes = format_notes(counts.issues)
     row.results_digest = signed(counts.digest) if counts.results else None
 
@@ -215,18 +219,20 @@ def run_totals_update(
     )
     started: Any = Run.started_at
     finished: Any = Run.finished_at
+    offset, assumed, end_offset, end_assumed = new.zones()
     if new.started_at is not None:
-        started = values["started_at"] = case(
-            (Run.started_at.is_(None), new.started_at),
-            (Run.started_at > new.started_at, new.started_at),
-            else_=Run.started_at,
-        )
+        first = new.started_at.astimezone(UTC)  # SQLite stores the wall time as given
+        earlier = or_(Run.started_at.is_(None), Run.started_at > first)
+        started = values["started_at"] = case((earlier, first), else_=Run.started_at)
+        # The start's zone goes with the start: every SET reads the row as it was.
+        values["start_utc_offset"] = case((earlier, offset), else_=Run.start_utc_offset)
+        values["start_assumed_zone"] = case((earlier, assumed), else_=Run.start_assumed_zone)
     if new.finished_at is not None:
-        finished = values["finished_at"] = case(
-            (Run.finished_at.is_(None), new.finished_at),
-            (Run.finished_at < new.finished_at, new.finished_at),
-            else_=Run.finished_at,
-        )
+        last = new.finished_at.astimezone(UTC)
+        later = or_(Run.finished_at.is_(None), Run.finished_at < last)
+        finished = values["finished_at"] = case((later, last), else_=Run.finished_at)
+        values["end_utc_offset"] = case((later, end_offset), else_=Run.end_utc_offset)
+        values["end_assumed_zone"] = case((later, end_assumed), else_=Run.end_assumed_zone)
     if with_duration:
         values["duration"] = func.greatest(func.extract("epoch", finished - started), 0)
     values["updated_at"] = utcnow()

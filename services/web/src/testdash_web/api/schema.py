@@ -83,6 +83,15 @@ RUN = (
     *RUN_SUMMARY[3:],
     Field("files_accepted", "int"),
     Field("files_rejected", "int"),
+    # What the reports said of the zone (docs/formats.md, "Timestamps"): the offset they stated
+    # in minutes east of UTC, else the zone their naive times were read in, else neither; and
+    # the start and end in that zone, e.g. "2024-05-01T10:00:00+02:00".
+    Field("start_utc_offset", "int", True),
+    text("start_assumed_zone"),
+    when("source_started_at"),
+    Field("end_utc_offset", "int", True),
+    text("end_assumed_zone"),
+    when("source_finished_at"),
 )
 SERVER = (
     Field("name", "str"),
