@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from testdash_engine import fingerprint as fp
 from testdash_engine.cli import main
+from testdash_engine.persist import fingerprints
+from testdash_engine.persist.fingerprints import backfill
 from testdash_models.models import Result
 
 from tests.engine.trees import make_tree
@@ -76,3 +80,66 @@ def test_ingest_stores_fingerprints_of_failures_on_both_backends(
         by_type.setdefault(r.status, set()).add(r.fingerprint)
     assert len(by_type["failed"]) == 1 and len(by_type["error"]) == 1
     assert by_type["failed"] != by_type["error"]
+
+
+def _forget_fingerprints(db):
+    """The results as a database from before migration 0005 holds them: no fingerprints."""
+    stored = dict(db.session.execute(select(Result.id, Result.fingerprint)).all())
+    db.session.execute(update(Result).values(fingerprint=None))
+    db.session.commit()
+    return stored
+
+
+def _fingerprints(db):
+    return dict(db.session.execute(select(Result.id, Result.fingerprint)).all())
+
+
+def test_backfill_fills_old_failures_in_batches_exactly_as_ingest_does(
+    runner, db, tmp_path, junit_report
+):
+    root = make_tree(tmp_path / "vol", junit_report, runs=2, files=2)
+    result = runner.invoke(main, ["run", "--server", "server0", "--root", str(root / "server0")])
+    assert result.exit_code == 0, result.output
+    expected = _forget_fingerprints(db)
+    failing = sum(1 for value in expected.values() if value is not None)
+    assert failing >= 4
+    counted = runner.invoke(main, ["fingerprint", "--json"])
+    assert json.loads(counted.output) == {"missing": failing}
+    done = runner.invoke(main, ["fingerprint", "--backfill", "--batch", "3", "--json"])
+    assert done.exit_code == 0, done.output
+    figures = json.loads(done.output)
+    assert figures["filled"] == failing and figures["batches"] == -(-failing // 3)
+    assert figures["last_id"] == max(expected), "walked to the newest result"
+    assert _fingerprints(db) == expected, "passes and skips stay NULL; failures as at ingest"
+    again = runner.invoke(main, ["fingerprint", "--backfill"])
+    assert again.exit_code == 0 and "filled 0 failures in 0 transactions" in again.output
+    assert "0 failed or errored results have none" in runner.invoke(main, ["fingerprint"]).output
+
+
+def test_backfill_resumes_after_an_interruption_and_keeps_fingerprints_it_finds(
+    runner, db, tmp_path, junit_report, monkeypatch
+):
+    monkeypatch.setattr(fingerprints, "SPAN", 2)  # windows of two ids: most hold no failure
+    root = make_tree(tmp_path / "vol", junit_report, runs=2, files=1)
+    runner.invoke(main, ["run", "--server", "server0", "--root", str(root / "server0")])
+    expected = _forget_fingerprints(db)
+    failures = sorted(i for i, v in expected.items() if v is not None)
+    # An ingest gave the last failure a fingerprint meanwhile: the backfill leaves it alone.
+    db.session.execute(update(Result).where(Result.id == failures[-1]).values(fingerprint=7))
+    db.session.commit()
+
+    class Stopped(Exception):
+        pass
+
+    def stop(stats):
+        raise Stopped  # killed right after the first batch committed
+
+    with pytest.raises(Stopped):
+        backfill(db.session(), batch=1, progress=stop)
+    db.session.rollback()
+    now = _fingerprints(db)
+    assert now[failures[0]] == expected[failures[0]] and now[failures[1]] is None
+    resumed = runner.invoke(main, ["fingerprint", "--backfill", "--after", str(failures[0])])
+    assert resumed.exit_code == 0, resumed.output
+    assert f"filled {len(failures) - 2} failures" in resumed.output
+    assert _fingerprints(db) == {**expected, failures[-1]: 7}

@@ -1,8 +1,11 @@
 """Comparing runs: any two, the previous one by default, on the run page, its own page and the API."""
 
+import re
 from datetime import timedelta
 
 from testdash_models import db
+from testdash_models.models import Quarantine, Run, Server
+from testdash_web.queries.compare import since_previous
 
 from tests.web.readside import NOW, add_run, add_server, case_id
 
@@ -88,3 +91,82 @@ def test_compare_page_lists_the_changes_with_links(browse):
     assert f'href="/tests/{case_id("gone")}"' in page
     assert browse.get(f"/runs/{base}/compare/{base}").status_code == 400
     assert browse.get(f"/runs/{base}/compare/999999").status_code == 404
+
+
+def test_muted_failures_are_apart_and_not_new(browse):
+    _, base, head = seed_pair()
+    sid = db.session.scalar(db.select(Server.id).where(Server.name == "ci"))
+    db.session.add(
+        Quarantine(test_case_id=case_id("a"), server_id=sid, reason="known", created_by="admin")
+    )
+    db.session.commit()
+    body = browse.get(f"/api/v1/runs/{base}/compare/{head}").get_json()
+    assert names(body["changes"]["new_failures"]) == ["new"]
+    assert names(body["changes"]["muted"]) == ["a"] and body["counts"]["muted"] == 1
+    page = browse.get(f"/runs/{base}/compare/{head}").get_data(as_text=True)
+    assert "Muted failures (1)" in page and "New failures (1)" in page
+    assert since_previous(db.session.get(Run, head)).new_failures == 1
+
+
+def picker_rows(html):
+    return [int(i) for i in re.findall(r'<tr id="pick-(\d+)"', html)]
+
+
+def checked(html, side):
+    return [int(i) for i in re.findall(rf'name="{side}" value="(\d+)"[^>]*checked', html)]
+
+
+def test_run_picker_lists_a_groups_recent_runs_and_suggests_the_last_two(browse):
+    older, base, head = seed_pair()
+    page = browse.get("/compare?server=ci&run_tag=nightly")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and picker_rows(html) == [head, base, older]
+    assert checked(html, "head") == [head] and checked(html, "base") == [base]
+    assert "<option selected>nightly</option>" in html and "<option>weekly</option>" in html
+    everything = browse.get("/compare").get_data(as_text=True)
+    assert len(picker_rows(everything)) == 4
+    assert checked(everything, "base") == [base], "the head's own series, not the weekly run"
+
+
+def test_run_picker_sends_a_good_pair_to_its_comparison_a_typed_id_winning(browse):
+    older, base, head = seed_pair()
+    listed = browse.get(f"/compare?server=ci&base={older}&base=&head={head}&head=")
+    assert listed.status_code == 302
+    assert listed.location.endswith(f"/runs/{older}/compare/{head}")
+    typed = browse.get(f"/compare?base={older}&base=%23{base}&head={head}&head=")
+    assert typed.location.endswith(f"/runs/{base}/compare/{head}")
+    page = browse.get(typed.location).get_data(as_text=True)
+    assert 'id="change-runs"' in page and f'name="base" value="{base}"' in page
+    assert f"/compare?server=ci&amp;run_tag=nightly&amp;base={base}&amp;head={head}" in page
+
+
+def test_run_picker_explains_a_bad_choice_on_the_page(browse):
+    older, base, head = seed_pair()
+    cases = [
+        (f"base=&head={head}", 400, "Choose a base run"),
+        ("base=&head=", 400, "Choose a base and head run"),
+        (f"base=abc&head={head}", 400, "is not a run id"),
+        (f"base=99999999999999999999999&head={head}", 400, "is not a run id"),
+        (f"base=999999&head={head}", 404, "There is no run #999999."),
+        (f"base={base}&head={base}", 400, f"Base and head are both run #{base}"),
+    ]
+    for query, status, message in cases:
+        response = browse.get(f"/compare?{query}")
+        html = response.get_data(as_text=True)
+        assert response.status_code == status, query
+        assert 'role="alert"' in html and message in html, query
+        assert 'id="pick-runs"' in html, "the picker stays usable"
+
+
+def test_run_picker_from_one_run_opens_its_group_and_keeps_a_choice(browse):
+    older, base, head = seed_pair()
+    html = browse.get(f"/compare?head={head}").get_data(as_text=True)
+    assert "<option selected>ci</option>" in html and picker_rows(html) == [head, base, older]
+    assert checked(html, "head") == [head] and checked(html, "base") == [base]
+    other = browse.get(f"/compare?server=ci&run_tag=weekly&base={older}&head={head}&show=1")
+    kept = other.get_data(as_text=True)
+    assert other.status_code == 200, "showing another group does not compare yet"
+    assert picker_rows(kept)[:2] == [older, head], "chosen runs stay listed above the group"
+    assert checked(kept, "base") == [older] and checked(kept, "head") == [head]
+    previous = browse.get(f"/runs/{older}/compare").get_data(as_text=True)
+    assert f'href="/compare?head={older}"' in previous

@@ -49,6 +49,10 @@ def urls(seeded):
         f"/api/v1/tests/{test}/flakiness",
         f"/api/v1/runs/{seeded.runs[-2]}/compare/{run}",
         "/api/v1/clusters",
+        "/compare",
+        f"/compare?head={run}",
+        "/api/v1/quarantine",
+        "/trends/tests?kind=failing",
     ]
 
 

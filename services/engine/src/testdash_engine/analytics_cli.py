@@ -1,4 +1,4 @@
-"""``testdash-engine rollup``, ``prune`` and ``alias``: analytics upkeep from the command line."""
+"""``rollup``, ``prune``, ``alias`` and ``fingerprint``: analytics upkeep from the command line."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from flask.cli import with_appcontext
 from testdash_models import db
 from testdash_models.identity import AliasError, add_alias, test_key
 
+from testdash_engine.persist import fingerprints, rollups
 from testdash_engine.persist import prune as pruning
-from testdash_engine.persist import rollups
 
 ROLLUP_CHUNK = 200
+PROGRESS_EVERY = 100  # batches between progress lines of a fingerprint backfill
 
 
 def _guarded(func: Any) -> Any:
@@ -29,10 +30,14 @@ def _guarded(func: Any) -> Any:
 @with_appcontext
 @click.option("--all", "everything", is_flag=True, help="Recompute every run, not only missing.")
 def rollup_command(everything: bool) -> None:
-    """Fill the roll-ups for runs ingested before they existed (or recompute them all)."""
+    """Fill the roll-ups for runs ingested before they existed (or recompute them all).
+
+    Series whose flaky tests were never counted, or were counted with other FLAKY_*
+    settings, are recounted (with --all: every series).
+    """
 
     @_guarded
-    def work() -> int:
+    def work() -> tuple[int, int]:
         session, done = db.session(), 0
         if everything:
             from sqlalchemy import select
@@ -41,15 +46,18 @@ def rollup_command(everything: bool) -> None:
             ids = list(session.scalars(select(Run.id).order_by(Run.id)))
             for start in range(0, len(ids), ROLLUP_CHUNK):
                 done += rollups.roll_up_runs(session, ids[start : start + ROLLUP_CHUNK])
-            return done
-        while batch := rollups.missing_rollups(session, ROLLUP_CHUNK):
-            rolled = rollups.roll_up_runs(session, batch)
-            done += rolled
-            if not rolled:
-                break  # only pruned runs are left: nothing more can be rolled up
-        return done
+        else:
+            while batch := rollups.missing_rollups(session, ROLLUP_CHUNK):
+                rolled = rollups.roll_up_runs(session, batch)
+                done += rolled
+                if not rolled:
+                    break  # only pruned runs are left: nothing more can be rolled up
+        config = rollups.flaky_config()
+        stale = rollups.all_series if everything else rollups.stale_series
+        return done, rollups.roll_up_series(session, stale(session, config), config)
 
-    click.echo(f"rolled up {work()} runs")
+    runs, series = work()
+    click.echo(f"rolled up {runs} runs, flaky tests of {series} series")
 
 
 def _policy(days: int | None, batch_runs: int | None, pause: float) -> pruning.Retention:
@@ -137,4 +145,50 @@ def alias_command(
     click.echo(f"alias {old_id} -> {new_id} from {effective.isoformat()}")
 
 
-COMMANDS = (rollup_command, prune_command, alias_command)
+@click.command("fingerprint")
+@with_appcontext
+@click.option("--backfill", is_flag=True, help="Fill the missing fingerprints (else count them).")
+@click.option(
+    "--batch",
+    type=click.IntRange(1, 10_000),
+    default=fingerprints.BATCH,
+    help="Rows per transaction.",
+)
+@click.option(
+    "--after", type=click.IntRange(0), default=0, metavar="ID", help="Resume after this result id."
+)
+@click.option("--pause", type=click.FloatRange(0), default=0.0, help="Seconds between batches.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def fingerprint_command(
+    backfill: bool, batch: int, after: int, pause: float, as_json: bool
+) -> None:
+    """Count, or with --backfill fill, failures stored before fingerprints existed (0005)."""
+    session = db.session()
+    if not backfill:
+        missing = _guarded(fingerprints.count_missing)(session)
+        if as_json:
+            click.echo(json.dumps({"missing": missing}))
+        else:
+            hint = ": `testdash-engine fingerprint --backfill` fills them" if missing else ""
+            click.echo(f"fingerprint: {missing} failed or errored results have none{hint}")
+        return
+
+    def progress(stats: fingerprints.BackfillStats) -> None:
+        if stats.batches % PROGRESS_EVERY == 0:  # the last id: where --after resumes
+            click.echo(f"fingerprint: {stats.filled} filled, last id {stats.last_id}", err=True)
+
+    stats = _guarded(fingerprints.backfill)(
+        session, batch=batch, after=after, pause=pause, progress=progress
+    )
+    if as_json:
+        click.echo(
+            json.dumps({"filled": stats.filled, "batches": stats.batches, "last_id": stats.last_id})
+        )
+        return
+    click.echo(
+        f"fingerprint: filled {stats.filled} failures in {stats.batches} transactions "
+        f"(last result id {stats.last_id})"
+    )
+
+
+COMMANDS = (rollup_command, prune_command, alias_command, fingerprint_command)

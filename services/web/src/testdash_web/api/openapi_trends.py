@@ -93,7 +93,8 @@ TRENDS_PATHS: dict[str, Any] = {
         ],
     ),
     "/quarantine": _get(
-        "Tests muted now on a server and branch, for CI to skip or ignore",
+        "Tests muted now on a server and branch (a renamed test under each of its names, "
+        "with the mute's id), for CI to skip or ignore",
         _strict({"items": {"type": "array", "items": _ref("MutedTest")}}),
         [FILTERS[0], FILTERS[2], TEAM],
     ),

@@ -55,7 +55,7 @@ def quarantine_list() -> ResponseReturnValue:
     for q, test, server_name in quarantine.active(server, branch, text_arg(request.args, "team")):
         row = SimpleNamespace(
             id=q.id,
-            test_case_id=q.test_case_id,
+            test_case_id=test.id if test else q.test_case_id,  # one item per name of the test
             suite=test.suite if test else None,
             classname=test.classname if test else None,
             name=test.name if test else None,

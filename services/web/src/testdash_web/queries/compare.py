@@ -1,4 +1,7 @@
-"""Comparing two runs' final results: what broke, what was fixed, what appeared and slowed down."""
+"""Comparing two runs' final results: what broke, what was fixed, what appeared and slowed down.
+
+Also what the run picker lists: a server's run tags and its recent runs.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +12,25 @@ from flask import abort
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import aliased
 from testdash_models import db
-from testdash_models.models import Result, Run, TestCase
+from testdash_models.models import Result, Run, Server, TestCase
 
 from testdash_web.analysis import settings
+from testdash_web.queries.quarantine import muted_ids, muted_test_ids
 from testdash_web.queries.runs import get_run
 
 FAILING = ("failed", "error")
-CATEGORIES = ("new_failures", "fixed", "still_failing", "new_tests", "removed_tests", "slower")
+CATEGORIES = (
+    "new_failures",
+    "fixed",
+    "still_failing",
+    "new_tests",
+    "removed_tests",
+    "slower",
+    "muted",
+)
 SHOWN = 1000  # entries listed per category; the counts are always complete
 MESSAGE_CHARS = 300
+RECENT = 15  # runs the picker lists
 
 
 @dataclass
@@ -84,8 +97,13 @@ def previous_run(run: Run) -> Run | None:
     return db.session.scalars(stmt).first()
 
 
+def muted_at(run: Run) -> tuple[str, str | None, Any]:
+    """The server, branch and moment whose mutes apply to RUN's failures."""
+    return run.server.name, run.branch, run.started_at or run.created_at
+
+
 def since_previous(run: Run) -> Any | None:
-    """The previous run's id and name with the head's new-failure count, in one query."""
+    """The previous run's id and name with the head's new-failure count (muted left out)."""
     prev = (
         select(Run.id, Run.run_dir)
         .where(same_series(run), earlier(run))
@@ -107,6 +125,7 @@ def since_previous(run: Run) -> Any | None:
             Result.final.is_(True),
             Result.status.in_(FAILING),
             ~was_failing,
+            Result.test_case_id.not_in(muted_ids(*muted_at(run))),
         )
         .scalar_subquery()
     )
@@ -129,7 +148,7 @@ def _finals(run_id: int) -> dict[int, Any]:
 
 
 def compare(base_id: int, head_id: int) -> Comparison:
-    """BASE_ID against HEAD_ID: five queries (two runs, two result sets, the names shown)."""
+    """BASE_ID against HEAD_ID: six queries (two runs, two result sets, mutes, names shown)."""
     if base_id == head_id:
         abort(400, description="compare two different runs")
     base, head = get_run(base_id), get_run(head_id)
@@ -137,10 +156,12 @@ def compare(base_id: int, head_id: int) -> Comparison:
     out = Comparison(base, head, slower_factor=analysis.slower_factor)
     out.slower_seconds = analysis.slower_seconds
     old, new = _finals(base_id), _finals(head_id)
+    muted = muted_test_ids(*muted_at(head))
     lists: dict[str, list[Change]] = {name: [] for name in CATEGORIES}
     for key in old.keys() | new.keys():
         change = _change(key, old.get(key), new.get(key))
-        for name in _categories(change, analysis.slower_factor, analysis.slower_seconds):
+        found = _categories(change, analysis.slower_factor, analysis.slower_seconds, key in muted)
+        for name in found:
             lists[name].append(change)
     lists["slower"].sort(key=lambda c: -((c.head_duration or 0) - (c.base_duration or 0)))
     for name, changes in lists.items():
@@ -169,8 +190,11 @@ def _change(key: int, a: Any, b: Any) -> Change:
     )
 
 
-def _categories(c: Change, factor: float, seconds: float) -> list[str]:
-    """The categories a change belongs to (a failing new test is new and a new failure)."""
+def _categories(c: Change, factor: float, seconds: float, muted: bool = False) -> list[str]:
+    """The categories a change belongs to (a failing new test is new and a new failure).
+
+    A failure of a test muted at the head's start is muted: neither new nor still failing.
+    """
     was, now = c.base_status in FAILING, c.head_status in FAILING
     out = []
     if c.base_status is None:
@@ -178,7 +202,7 @@ def _categories(c: Change, factor: float, seconds: float) -> list[str]:
     if c.head_status is None:
         out.append("removed_tests")
     if now:
-        out.append("still_failing" if was else "new_failures")
+        out.append("muted" if muted else "still_failing" if was else "new_failures")
     elif was and c.head_status == "passed":
         out.append("fixed")
     if c.base_duration is not None and c.head_duration is not None:
@@ -193,3 +217,30 @@ def _categories(c: Change, factor: float, seconds: float) -> list[str]:
 def _sorted(changes: list[Change]) -> list[Change]:
     """A stable order before the cut (names are fetched only for what is shown)."""
     return sorted(changes, key=lambda c: c.test_case_id)
+
+
+def run_tags(server: str | None) -> list[str]:
+    """The run tags of SERVER's runs (of every server when None), sorted."""
+    stmt = select(Run.run_tag).where(Run.run_tag.is_not(None)).distinct().order_by(Run.run_tag)
+    if server:
+        stmt = stmt.where(Run.server_id == _server_id(server))
+    return [tag for tag in db.session.scalars(stmt) if tag]
+
+
+def recent_runs(server: str | None, run_tag: str | None, limit: int = RECENT) -> list[Run]:
+    """The newest runs of SERVER and RUN_TAG (None: any), newest first."""
+    stmt = select(Run).order_by(Run.started_at.desc().nulls_last(), Run.id.desc()).limit(limit)
+    if server:
+        stmt = stmt.where(Run.server_id == _server_id(server))
+    if run_tag:
+        stmt = stmt.where(Run.run_tag == run_tag)
+    return list(db.session.scalars(stmt))
+
+
+def runs_by_id(ids: set[int]) -> dict[int, Run]:
+    """The runs of IDS that exist, by id: one query."""
+    return {run.id: run for run in db.session.scalars(select(Run).where(Run.id.in_(ids)))}
+
+
+def _server_id(name: str) -> Any:
+    return select(Server.id).where(Server.name == name).scalar_subquery()

@@ -1,18 +1,35 @@
 """Muted tests: who muted what, where, until when; and which tests are muted at a moment.
 
-Part A's run comparison calls :func:`muted_test_ids` so muted failures never count as new.
+A mute covers every name of its test (identity.every_name): one placed on the new name
+of a renamed test also mutes results stored under the old name, and one placed before
+the rename keeps muting the test under its new name. Run comparison and the run page
+ask :func:`muted_test_ids` (or embed :func:`muted_ids`) so muted failures never count as new.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Integer,
+    Select,
+    and_,
+    case,
+    cast,
+    literal,
+    literal_column,
+    or_,
+    select,
+)
 from testdash_models import db
 from testdash_models.models import Quarantine, Server, TestCase
 from testdash_models.models.types import utcnow
 
 from testdash_web import owners
+from testdash_web.queries.identity import every_name
 
 
 def _active(at: datetime) -> ColumnElement[bool]:
@@ -34,22 +51,40 @@ def _scope(server: str | None, branch: str | None) -> list[ColumnElement[bool]]:
     return where
 
 
+def _in_force(server: str | None, branch: str | None, at: datetime) -> Select[int, int]:
+    """(key, test_case_id) of the mutes in force at AT on SERVER and BRANCH."""
+    return select(Quarantine.id.label("key"), Quarantine.test_case_id).where(
+        _active(at), *_scope(server, branch)
+    )
+
+
+def muted_ids(server: str | None, branch: str | None, at: datetime | None = None) -> Select[Any]:
+    """A select of the ids muted on SERVER and BRANCH at AT, every name of each test."""
+    names = every_name(_in_force(server, branch, at or utcnow()))
+    return select(names.c.test_case_id).distinct()
+
+
 def muted_test_ids(server: str | None, branch: str | None, at: datetime | None = None) -> set[int]:
     """Ids of the tests muted on SERVER and BRANCH at AT (default now); None matches any."""
-    stmt = select(Quarantine.test_case_id).where(_active(at or utcnow()), *_scope(server, branch))
-    return set(db.session.scalars(stmt))
+    return set(db.session.scalars(muted_ids(server, branch, at)))
 
 
 def active(
     server: str | None = None, branch: str | None = None, team: str | None = None
 ) -> list[tuple[Quarantine, TestCase | None, str | None]]:
-    """Mutes in force now, with their test and server name, newest first."""
+    """Mutes in force now, newest first, once per name of the muted test (its own first).
+
+    Each row is the mute, the test under that name and the mute's server name; CI that
+    still runs a test under an old name finds it too.
+    """
+    names = every_name(_in_force(server, branch, utcnow()))
+    own_name_first = case((names.c.test_case_id == Quarantine.test_case_id, 0), else_=1)
     stmt = (
         select(Quarantine, TestCase, Server.name)
-        .outerjoin(TestCase, TestCase.id == Quarantine.test_case_id)
+        .join(names, names.c.key == Quarantine.id)
+        .outerjoin(TestCase, TestCase.id == names.c.test_case_id)
         .outerjoin(Server, Server.id == Quarantine.server_id)
-        .where(_active(utcnow()), *_scope(server, branch))
-        .order_by(Quarantine.id.desc())
+        .order_by(Quarantine.id.desc(), own_name_first, TestCase.name, names.c.test_case_id)
     )
     if team:
         stmt = stmt.where(owners.team_clause(team, db.engine.dialect.name))
@@ -57,11 +92,14 @@ def active(
 
 
 def for_test(test_id: int) -> list[tuple[Quarantine, str | None]]:
-    """The test's mutes in force now, with their server name."""
+    """The mutes in force now that cover the test under any of its names, with server names."""
+    test = cast(literal(test_id), BigInteger)  # typed: the recursive walk's column is a bigint
+    seed = select(literal_column("0", Integer).label("key"), test.label("test_case_id"))
+    names = every_name(seed)
     stmt = (
         select(Quarantine, Server.name)
         .outerjoin(Server, Server.id == Quarantine.server_id)
-        .where(Quarantine.test_case_id == test_id, _active(utcnow()))
+        .where(Quarantine.test_case_id.in_(select(names.c.test_case_id)), _active(utcnow()))
         .order_by(Quarantine.id)
     )
     return [(q, name) for q, name in db.session.execute(stmt)]

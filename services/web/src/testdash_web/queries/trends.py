@@ -13,6 +13,7 @@ from testdash_models.models import RunRollup, Server, TestCase, TestDaily
 from testdash_models.models.types import utcnow
 
 from testdash_web import owners
+from testdash_web.queries import identity
 
 COUNTS = ("runs", "total", "passed", "failed", "errors", "skipped", "flaky")
 KINDS = ("failing", "slowest", "flaky")
@@ -128,21 +129,32 @@ def ranking(
     limit: int = 50,
     now: datetime | None = None,
 ) -> list[Ranked]:
-    """The top tests by failures, mean duration or flaky passes over the last DAYS UTC days."""
+    """The top tests by failures, mean duration or flaky passes over the last DAYS UTC days.
+
+    An old name's days before its rename count for the new name (identity.rename_days).
+    """
     first = (now or utcnow()).astimezone(UTC).date() - timedelta(days=days - 1)
     timed = func.sum(TestDaily.timed)
     mean = func.sum(TestDaily.duration_sum) / cast(func.nullif(timed, 0), Float)
-    agg = select(
-        TestDaily.test_case_id.label("test_case_id"),
-        func.sum(TestDaily.executions).label("executions"),
-        func.sum(TestDaily.failures).label("failures"),
-        func.sum(TestDaily.flaky).label("flaky"),
-        mean.label("mean_duration"),
-        func.sum(TestDaily.duration_sum).label("total_duration"),
-    ).where(TestDaily.day >= first)
+    renames = identity.rename_days()
+    test_id, renamed = identity.counts_for(TestDaily.test_case_id, TestDaily.day, renames)
+    agg = (
+        select(
+            test_id.label("test_case_id"),
+            func.sum(TestDaily.executions).label("executions"),
+            func.sum(TestDaily.failures).label("failures"),
+            func.sum(TestDaily.flaky).label("flaky"),
+            mean.label("mean_duration"),
+            func.sum(TestDaily.duration_sum).label("total_duration"),
+        )
+        .select_from(TestDaily)
+        .outerjoin(renames, renamed)
+        .where(TestDaily.day >= first)
+    )
     if server:
-        agg = agg.join(Server, Server.id == TestDaily.server_id).where(Server.name == server)
-    sub = agg.group_by(TestDaily.test_case_id).subquery()
+        server_id = select(Server.id).where(Server.name == server).scalar_subquery()
+        agg = agg.where(TestDaily.server_id == server_id)
+    sub = agg.group_by(test_id).subquery()
     order: dict[str, Any] = {
         "failing": (sub.c.failures.desc(), sub.c.executions.desc()),
         "slowest": (sub.c.mean_duration.desc().nulls_last(),),
