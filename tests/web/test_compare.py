@@ -170,3 +170,9 @@ def test_run_picker_from_one_run_opens_its_group_and_keeps_a_choice(browse):
     assert checked(kept, "base") == [older] and checked(kept, "head") == [head]
     previous = browse.get(f"/runs/{older}/compare").get_data(as_text=True)
     assert f'href="/compare?head={older}"' in previous
+
+
+def test_every_page_links_to_the_picker_and_marks_it_current_there(browse):
+    assert 'href="/compare">Compare</a>' in browse.get("/").get_data(as_text=True)
+    page = browse.get("/compare").get_data(as_text=True)
+    assert 'href="/compare" class="current">Compare</a>' in page
