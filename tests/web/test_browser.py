@@ -190,3 +190,45 @@ def test_xss_payloads_are_shown_as_text_and_never_run(live, page):
     page.goto(live["url"] + f"/runs/{live['xss_run']}")
     assert page.get_by_text(PAYLOADS[1], exact=True).count() >= 1
     assert page.dialogs == [] and page.errors == []
+
+
+def test_a_big_runs_suite_loads_its_cases_when_opened_and_links_without_script(
+    live, page, chromium, monkeypatch
+):
+    from testdash_web.queries import run_page
+
+    monkeypatch.setattr(run_page, "INLINE_CASES", 0)  # every run's suites come as counts
+    page.goto(live["url"] + "/runs")
+    page.locator("#runs tbody tr", has_not_text="__xss").first.locator("td:nth-child(2) a").click()
+    page.wait_for_url(re.compile(r"/runs/\d+$"))
+    fetched = []
+    page.on("request", lambda request: fetched.append(request.url))
+    suite = page.locator("details.suite").first
+    tests = int(re.match(r"(\d+) tests?", suite.locator(".counts").inner_text()).group(1))
+    assert suite.locator("table").count() == 0
+    suite.locator("summary").click()
+    rows = suite.locator("tbody tr")
+    rows.first.wait_for()
+    assert rows.count() == tests and suite.get_attribute("data-state") == "loaded"
+    assert rows.first.locator("a").get_attribute("href").startswith("/tests/")
+    suite.locator("summary").click()
+    suite.locator("summary").click()  # closed and opened again: no second fetch
+    assert rows.count() == tests and len([u for u in fetched if "/suite/cases?" in u]) == 1
+    run_url = page.url
+    page.goto(live["url"] + f"/runs/{live['xss_run']}")
+    for summary in page.locator("details.suite > summary").all():
+        summary.click()
+    page.locator("details.suite[data-state=loaded]").nth(len(PAYLOADS) - 1).wait_for()
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("details.suite img[src=x], details.suite svg[onload]").count() == 0
+    assert page.errors == [] and page.dialogs == []
+
+    context = chromium.new_context(java_script_enabled=False)
+    plain = context.new_page()
+    plain.goto(run_url)
+    first = plain.locator("details.suite").first
+    first.locator("summary").click()
+    first.get_by_role("link", name=re.compile("on their own page")).click()
+    plain.wait_for_url(re.compile(r"/runs/\d+/suite\?name="))
+    assert plain.locator("tbody tr").count() == tests
+    context.close()

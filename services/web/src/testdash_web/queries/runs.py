@@ -1,9 +1,8 @@
-"""Runs: the filtered list, its export and one run in full."""
+"""Runs: the filtered list, its export, one run and its files and results (run_page: its page)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -16,8 +15,7 @@ from testdash_web.filters import RunFilters
 from testdash_web.paging import BIGINT, Page, decode_cursor, nulls_last_page, page_of
 
 FAILING = ("failed", "error")
-CASE_LIMIT = 10_000
-FAILURE_LIMIT = 2_000
+FAILURE_LIMIT = 2_000  # failed attempts in the API's run detail
 KINDS: dict[str, type] = {"started_at": datetime, "duration": float, "total": int, "failed": int}
 
 
@@ -70,96 +68,6 @@ def run_files(run_id: int) -> list[File]:
     """The run's result files, rejected first."""
     stmt = select(File).where(File.run_id == run_id)
     return list(db.session.scalars(stmt.order_by(File.status.desc(), File.full_name)))
-
-
-CASE_COLUMNS = (
-    Result.id,
-    Result.file_id,
-    Result.test_case_id,
-    Result.ordinal,
-    Result.status,
-    Result.attempt,
-    Result.final,
-    Result.flaky,
-    Result.duration,
-    TestCase.suite,
-    TestCase.classname,
-    TestCase.name,
-)
-
-
-@dataclass
-class Case:
-    """One test in one file of a run, with every attempt in order."""
-
-    test_case_id: int
-    suite: str
-    classname: str
-    name: str
-    attempts: list[Any] = field(default_factory=list)
-    failures: list[Any] = field(default_factory=list)
-
-    @property
-    def final(self) -> Any:
-        """The attempt that counts (the last one)."""
-        return self.attempts[-1]
-
-
-@dataclass
-class Suite:
-    """The cases of one suite, in report order, and their counts by status."""
-
-    name: str
-    cases: list[Case] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class RunDetail:
-    """Everything the run page shows."""
-
-    run: Run
-    files: list[File]
-    failures: list[Case]
-    flaky: list[Case]
-    suites: list[Suite]
-    truncated: bool
-
-
-def run_detail(run_id: int) -> RunDetail:
-    """The run, its files, failing cases (with text) first, then suites: four queries."""
-    run = get_run(run_id)
-    files = run_files(run_id)
-    joined = select(*CASE_COLUMNS).outerjoin(TestCase, TestCase.id == Result.test_case_id)
-    light = db.session.execute(
-        joined.where(Result.run_id == run_id)
-        .order_by(Result.file_id, Result.ordinal)
-        .limit(CASE_LIMIT + 1)
-    ).all()
-    heavy = failures(run_id)
-    cases: dict[tuple[int, int], Case] = {}
-    suites: dict[str, Suite] = {}
-    for row in light[:CASE_LIMIT]:
-        case = cases.get((row.file_id, row.test_case_id))
-        if case is None:
-            case = Case(row.test_case_id, row.suite or "", row.classname or "", row.name or "")
-            cases[(row.file_id, row.test_case_id)] = case
-            suite = suites.setdefault(case.suite, Suite(case.suite))
-            suite.cases.append(case)
-        case.attempts.append(row)
-    for row in heavy:
-        key = (row.Result.file_id, row.Result.test_case_id)
-        if key not in cases:  # beyond CASE_LIMIT: still show the failure
-            cases[key] = Case(key[1], row.suite or "", row.classname or "", row.name or "")
-            cases[key].attempts.append(row.Result)
-        cases[key].failures.append(row)
-    for suite in suites.values():
-        for case in suite.cases:
-            status = case.final.status
-            suite.counts[status] = suite.counts.get(status, 0) + 1
-    failing = [c for c in cases.values() if c.failures and c.final.status in FAILING]
-    flaky = [c for c in cases.values() if c.failures and c.final.status not in FAILING]
-    return RunDetail(run, files, failing, flaky, list(suites.values()), len(light) > CASE_LIMIT)
 
 
 def failures(run_id: int) -> list[Any]:
