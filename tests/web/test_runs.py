@@ -2,6 +2,8 @@
 
 import html
 import re
+from datetime import timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from testdash_models import db
@@ -213,3 +215,19 @@ def test_run_pages_issue_a_fixed_number_of_queries_however_big_the_run(browse, b
     assert few == many and max(many) <= BUDGET, (few, many)
     monkeypatch.setattr(run_page, "INLINE_CASES", 500)  # the small one's cases inline: no more
     assert measure(browse, paths(small, "suite-b")) == few
+
+
+def test_run_page_shows_the_reports_own_time_beside_the_viewers(browse):
+    sid = add_server("zones")
+    stated = add_run(sid, "stated", NOW, [], start_utc_offset=120)
+    naive = add_run(sid, "naive", NOW, [], start_assumed_zone="America/New_York")
+    epoch = add_run(sid, "epoch", NOW, [])
+    db.session.commit()
+    local = NOW.astimezone(timezone(timedelta(hours=2))).strftime("%Y-%m-%d %H:%M")
+    page = browse.get(f"/runs/{stated}").get_data(as_text=True)
+    assert f"{local} +02:00 in the report" in page
+    page = browse.get(f"/runs/{naive}").get_data(as_text=True)
+    zoned = NOW.astimezone(ZoneInfo("America/New_York")).strftime("%Y-%m-%d %H:%M %Z")
+    assert f"{zoned}, no zone in the report: read as America/New_York" in page
+    page = browse.get(f"/runs/{epoch}").get_data(as_text=True)
+    assert "in the report" not in page and "source-time" not in page
