@@ -231,3 +231,12 @@ def test_run_page_shows_the_reports_own_time_beside_the_viewers(browse):
     assert f"{zoned}, no zone in the report: read as America/New_York" in page
     page = browse.get(f"/runs/{epoch}").get_data(as_text=True)
     assert "in the report" not in page and "source-time" not in page
+
+
+def test_run_page_links_to_the_picker_with_this_run_as_head(browse):
+    run = add_run(add_server("pick"), "one", NOW, [])
+    db.session.commit()
+    page = browse.get(f"/runs/{run}").get_data(as_text=True)
+    link = re.search(r'href="([^"]+)">Compare with another run', page).group(1)
+    assert html.unescape(link) == f"/compare?head={run}"
+    assert browse.get(link).status_code == 200
