@@ -26,14 +26,8 @@ def curation_context() -> dict[str, Any]:
     """Helpers the test and run pages call: owners, aliases, mutes."""
     return {
         "owners_of": owners.owners_of,
-        "owned_by": lambda cases, team: [
-            c for c in cases if not team or team in owners.owners_of(c.suite, c.classname, c.name)
-        ],
         "test_aliases": identity.aliases_of,
         "test_mutes": quarantine.for_test,
-        "run_muted_ids": lambda run: quarantine.muted_test_ids(
-            run.server.name, run.branch, run.started_at or run.created_at
-        ),
     }
 
 
