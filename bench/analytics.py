@@ -6,7 +6,9 @@ Without --dsn an embedded PostgreSQL is started in a temporary directory. Data: 
 x 2 run tags = 8 series of RUNS runs of CASES cases (2,000,000 results by default), made
 with generate_series: 1 % of results fail at random (so some tests flip), every 500th test
 always fails, every 997th passes on a retry in every third run; failures carry one of 40
-fingerprints. Prints p50 and p95 of each page over REPEAT requests through the test client.
+fingerprints. The engine then counts each series' flaky tests (its roll-up, as after an
+ingest; the time it takes is printed). Prints p50 and p95 of each page over REPEAT
+requests through the test client.
 """
 
 from __future__ import annotations
@@ -130,6 +132,15 @@ def main() -> None:
             conn.execute(sa.text("VACUUM ANALYZE"))
             count = conn.execute(sa.text("SELECT count(*) FROM results")).scalar()
         print(f"{count:,} results generated in {time.perf_counter() - start:.1f} s")
+        from testdash_engine.persist import rollups
+
+        start, session = time.perf_counter(), db.session()
+        series = rollups.all_series(session)
+        rollups.roll_up_series(session, series, rollups.flaky_config())
+        print(f"flaky tests of {len(series)} series counted in {time.perf_counter() - start:.2f} s")
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("VACUUM ANALYZE flaky_series"))
+            conn.execute(sa.text("VACUUM ANALYZE flaky_tests"))
         last = args.runs_per_group  # the newest run of the first series
         client = app.test_client()
         for url in (

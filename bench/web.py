@@ -34,13 +34,15 @@ import psycopg2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from limits import Pg  # noqa: E402
-from webdata import Shape, load, loaded_shape  # noqa: E402
+from webdata import Shape, load, loaded_shape, top_up  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 OUT_DIR = BENCH / "out"
 DBNAME = "bench_web"
 GUNICORN_CONF = "python:testdash_web.gunicorn_conf"
 TARGET_P95_MS = 150.0
+# The flaky ranking's own target (issue 5): p95 under 300 ms at 10 million results.
+FLAKY_P95_MS = 300.0
 TARGET_RATIO = 0.30
 
 
@@ -192,6 +194,7 @@ def endpoints(ids: dict[str, Any]) -> dict[str, list[str]]:
         "runs /runs?server&status=failed": [f"/runs?server={s}&status=failed" for s in servers],
         f"run detail /runs/{big} ({ids['big_cases']:,} cases)": [f"/runs/{big}"],
         "test history /tests/<id>": [f"/tests/{t}" for t in tests],
+        "flaky /flaky": ["/flaky"],
         "search /search?q=": [f"/search?q={q}" for q in queries],
         "API /api/v1/servers": ["/api/v1/servers"],
         "API /api/v1/runs?server&status=failed": [
@@ -201,6 +204,8 @@ def endpoints(ids: dict[str, Any]) -> dict[str, list[str]]:
         f"API /api/v1/runs/{big}/results?limit=500": [f"/api/v1/runs/{big}/results?limit=500"],
         "API /api/v1/tests/<id>": [f"/api/v1/tests/{t}" for t in tests],
         "API /api/v1/tests/<id>/history": [f"/api/v1/tests/{t}/history" for t in tests],
+        "API /api/v1/tests/<id>/flakiness": [f"/api/v1/tests/{t}/flakiness" for t in tests],
+        "API /api/v1/flaky?server": [f"/api/v1/flaky?server={s}" for s in servers],
         "API /api/v1/search/tests?q=": [f"/api/v1/search/tests?q={q}" for q in queries],
     }
 
@@ -307,6 +312,11 @@ def summarise(samples: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def target_ms(name: str) -> float:
+    """The p95 target of the endpoint NAME."""
+    return FLAKY_P95_MS if "/flaky" in name else TARGET_P95_MS
+
+
 def report(result: dict[str, Any]) -> None:
     """Print the medians as a table."""
     s = result["summary"]
@@ -314,7 +324,7 @@ def report(result: dict[str, Any]) -> None:
         f"\nmedians of {result['repeat']} repetitions ({result['started']}, {os.cpu_count()} cpus)"
     )
     for name, row in s["latency"].items():
-        ok = "ok" if row["p95_ms"] < TARGET_P95_MS else "MISSED"
+        ok = "ok" if row["p95_ms"] < target_ms(name) else "MISSED"
         print(f"  {name:<48} p50 {row['p50_ms']:7.1f}  p95 {row['p95_ms']:7.1f} ms  {ok}")
     for key, row in s["throughput"].items():
         ok = "" if key == "trivial" else ("ok" if row["ratio"] >= TARGET_RATIO else "MISSED")
@@ -346,6 +356,7 @@ def prepare(args: argparse.Namespace, pg: Pg, env: dict[str, str]) -> float | No
         subprocess.run(
             [args.engine, "--config", "production", "db", "upgrade"], env=env, check=True
         )
+        top_up(pg.dsn(DBNAME))  # roll-ups a load by an older bench/webdata.py lacks
         return None
     pg.recreate(DBNAME)
     subprocess.run([args.engine, "--config", "production", "db", "upgrade"], env=env, check=True)

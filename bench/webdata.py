@@ -21,6 +21,7 @@ import time
 from dataclasses import asdict, dataclass
 
 import psycopg2
+from testdash_models.flaky import FlakySettings
 
 VERBS = ("create", "update", "delete", "list", "get", "cancel", "retry", "export", "import", "sync")
 NOUNS = (
@@ -254,6 +255,7 @@ def _steps(shape: Shape) -> list[tuple[str, str]]:
                    failed = n.failed, errors = n.errors, skipped = n.skipped
             FROM n WHERE n.file_id = f.id""",
         ),
+        *_flaky_steps(FlakySettings()),
         ("drop catalogue", "DROP TABLE bench_catalogue"),
         (
             "sequences",
@@ -263,6 +265,107 @@ def _steps(shape: Shape) -> list[tuple[str, str]]:
         ),
     ]
     return steps
+
+
+def _flaky_steps(settings: FlakySettings) -> list[tuple[str, str]]:
+    """The flaky roll-up (``flaky_series``, ``flaky_tests``) as the engine counts it.
+
+    The same definition as ``testdash_models.flaky`` (windows, infrastructure runs, the
+    series' candidates, ``lag()`` for flips, the rules and scores of SETTINGS), in one
+    pass over the windows' results instead of one series at a time. Scores are rounded
+    as numerics: an exact tie at the last digit may round the other way than Python's.
+    """
+    share, failing = settings.infra_share, "(res.status IN ('failed', 'error'))::int"
+    key = "w.server_id::text || chr(31) || coalesce('=' || w.run_tag, '') || chr(31)"
+    key += " || coalesce('=' || w.branch, '')"
+    series_id = f"('x' || substr(md5({key}), 1, 16))::bit(64)::bigint"
+    same_series = (
+        "f.server_id = w.server_id AND f.run_tag IS NOT DISTINCT FROM w.run_tag"
+        " AND f.branch IS NOT DISTINCT FROM w.branch"
+    )
+    rate = "f.failures::float8 / f.runs"
+    fired = {
+        "flips": (f"f.flips >= {settings.min_flips}", "f.flips::float8 / greatest(f.runs - 1, 1)"),
+        "retries": (f"f.retries >= {settings.min_retries}", "f.retries::float8 / f.runs"),
+        "rate": (
+            f"f.failures > 0 AND {rate} BETWEEN {settings.rate_low} AND {settings.rate_high}",
+            f"2 * least({rate}, 1 - {rate})",
+        ),
+    }
+    # A rule counts when a clause holding it fires whole (",": any clause, "+": all rules).
+    counts = {
+        rule: " OR ".join(
+            "(" + " AND ".join(fired[r][0] for r in clause) + ")"
+            for clause in settings.rules
+            if rule in clause
+        )
+        or "false"
+        for rule in sorted(fired)
+    }
+    scores = ", ".join(f"CASE WHEN {counts[r]} THEN {fired[r][1]} ELSE 0 END" for r in fired)
+    names = ", ".join(f"CASE WHEN {counts[r]} THEN '{r}' END" for r in sorted(fired))
+    return [
+        (
+            "flaky windows",
+            f"""
+            CREATE UNLOGGED TABLE bench_window AS
+            SELECT id, server_id, run_tag, branch, started_at, failed + errors > {share} * total
+                   AS infra
+            FROM (SELECT r.*, row_number() OVER (
+                      PARTITION BY server_id, run_tag, branch
+                      ORDER BY started_at DESC NULLS LAST, id DESC) AS position
+                  FROM runs r WHERE total > 0) n
+            WHERE position <= {settings.window}""",
+        ),
+        (
+            "flaky series",
+            f"""
+            INSERT INTO flaky_series (id, server_id, run_tag, branch, settings, runs, infra,
+                                      rolled_at)
+            SELECT {series_id}, w.server_id, w.run_tag, w.branch,
+                   '{settings.key.replace("'", "''")}', count(*), count(*) FILTER (WHERE infra),
+                   now()
+            FROM bench_window w GROUP BY w.server_id, w.run_tag, w.branch""",
+        ),
+        (
+            "flaky tests",
+            f"""
+            WITH w AS (SELECT * FROM bench_window WHERE NOT infra),
+            failed AS (
+                SELECT DISTINCT res.test_case_id, w.server_id, w.run_tag, w.branch
+                FROM results res JOIN w ON w.id = res.run_id
+                WHERE res.status IN ('failed', 'error')),
+            e AS (
+                SELECT res.test_case_id, w.server_id, w.run_tag, w.branch, {failing} AS failing,
+                       ((res.flaky OR res.attempt > 1) AND {failing} = 0)::int AS retried,
+                       lag({failing}) OVER (
+                           PARTITION BY res.test_case_id, w.server_id, w.run_tag, w.branch
+                           ORDER BY w.started_at NULLS FIRST, w.id) AS previous
+                FROM results res JOIN w ON w.id = res.run_id
+                WHERE res.final AND res.status <> 'skipped'
+                  AND res.test_case_id IN (SELECT test_case_id FROM failed)),
+            counted AS (
+                SELECT test_case_id, server_id, run_tag, branch, count(*) AS runs,
+                       sum(failing) AS failures,
+                       sum(CASE WHEN previous <> failing THEN 1 ELSE 0 END) AS flips,
+                       sum(retried) AS retries
+                FROM e GROUP BY test_case_id, server_id, run_tag, branch
+                HAVING sum(failing) > 0 OR sum(retried) > 0),
+            f AS (
+                SELECT w.* FROM counted w
+                JOIN failed f ON f.test_case_id = w.test_case_id AND {same_series}),
+            scored AS (
+                SELECT f.*, round(greatest({scores})::numeric, 4)::float8 AS score,
+                       concat_ws(',', {names}) AS rules
+                FROM f WHERE f.runs >= {max(settings.min_runs, 1)})
+            INSERT INTO flaky_tests (series_id, test_case_id, executions, failures, flips,
+                                     retries, score, impact, rules)
+            SELECT {series_id.replace("w.", "s.")}, s.test_case_id, s.runs, s.failures, s.flips,
+                   s.retries, s.score, round((s.score * s.runs)::numeric, 3)::float8, s.rules
+            FROM scored s WHERE s.rules <> ''""",
+        ),
+        ("drop flaky windows", "DROP TABLE bench_window"),
+    ]
 
 
 def _secondary_indexes(
@@ -309,6 +412,27 @@ def load(dsn: str, shape: Shape, log: bool = True) -> float:
         cur.execute(f"INSERT INTO {META_TABLE} VALUES (%s)", (json.dumps(asdict(shape)),))
     conn.close()
     return time.perf_counter() - start
+
+
+def top_up(dsn: str, log: bool = True) -> None:
+    """Fill the flaky roll-up of a database loaded before this module filled it (kept loads)."""
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT EXISTS (SELECT 1 FROM flaky_tests)")
+        row = cur.fetchone()
+        if row and not row[0]:
+            cur.execute("SET work_mem = '256MB'")
+            cur.execute("DELETE FROM flaky_series")  # a top-up stopped halfway
+            cur.execute("DROP TABLE IF EXISTS bench_window")
+            for label, sql in _flaky_steps(FlakySettings()):
+                t0 = time.perf_counter()
+                cur.execute(sql)
+                if log:
+                    print(f"  top-up: {label} {time.perf_counter() - t0:.1f}s", flush=True)
+            cur.execute("VACUUM ANALYZE flaky_series")
+            cur.execute("VACUUM ANALYZE flaky_tests")
+    conn.close()
 
 
 def loaded_shape(dsn: str) -> Shape | None:

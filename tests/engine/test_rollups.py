@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import delete, select
-from testdash_models.models import Run, RunRollup, TestDaily
+from sqlalchemy import delete, select, update
+from testdash_models.models import FlakySeries, FlakyTest, Run, RunRollup, TestDaily
 
 from tests.engine.analytics_trees import ingest, write_run
 from tests.engine.test_ingest import invoke
@@ -90,7 +90,7 @@ def test_rollup_command_fills_runs_ingested_before_the_rollups(runner, db, tmp_p
     assert "rolled up 2 runs" in result.output
     assert daily(db) == expected_daily
     assert [r[:1] + r[2:] for r in per_run(db)] == [r[:1] + r[2:] for r in expected_runs]
-    assert invoke(runner, "rollup").output.strip() == "rolled up 0 runs"
+    assert invoke(runner, "rollup").output.strip() == "rolled up 0 runs, flaky tests of 0 series"
 
 
 def test_a_run_without_a_start_time_counts_on_the_day_it_was_first_seen(runner, db, tmp_path):
@@ -104,3 +104,89 @@ def test_a_run_without_a_start_time_counts_on_the_day_it_was_first_seen(runner, 
     rollup = db.session.get(RunRollup, stored.id)
     assert rollup.at == (stored.started_at or stored.created_at)
     assert [row[1] for row in daily(db)] == [rollup.at.astimezone(UTC).date()]
+
+
+def flaky_counts(db):
+    series = db.session.scalars(select(FlakySeries).order_by(FlakySeries.id))
+    tests = db.session.scalars(select(FlakyTest).order_by(FlakyTest.series_id))
+    return [(s.id, s.run_tag, s.branch, s.runs, s.infra) for s in series], [
+        (t.series_id, t.executions, t.failures, t.flips, t.retries, t.score, t.impact, t.rules)
+        for t in tests
+    ]
+
+
+def flip_runs(vol, start, count, **meta):
+    """COUNT runs an hour apart from START in which test b fails every second time."""
+    for i in range(count):
+        write_run(vol, f"r{i}", start + timedelta(hours=i), b_fails=i % 2 == 0, **meta)
+
+
+def test_settling_counts_the_flaky_tests_of_the_runs_series(runner, db, tmp_path):
+    vol = tmp_path / "vol"
+    flip_runs(vol, DAY, 6)
+    write_run(vol, "other", DAY, b_fails=False, run_tag="smoke", branch=None)
+    ingest(runner, vol)
+    series, tests = flaky_counts(db)
+    assert sorted(s[1:] for s in series) == [("nightly", "main", 6, 0), ("smoke", None, 1, 0)]
+    (b,) = tests
+    assert b[1:] == (6, 3, 5, 0, 1.0, 6.0, "flips"), "b flipped at every run"
+    # A later run that passes, and an earlier run changed: the series is counted again.
+    write_run(vol, "r6", DAY + timedelta(hours=6), b_fails=False)
+    ingest(runner, vol)
+    run = write_run(vol, "r0", DAY, b_fails=False)
+    stat = os.stat(run / "junit.xml")
+    os.utime(run / "junit.xml", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    ingest(runner, vol)
+    series, tests = flaky_counts(db)
+    assert [t[1:5] for t in tests] == [(7, 2, 4, 0)], "pass pass fail pass fail pass pass"
+    result = invoke(runner, "rollup", "--all")
+    assert result.exit_code == 0, result.output
+    assert "flaky tests of 2 series" in result.output
+    assert flaky_counts(db)[1] == tests, "counting from scratch gives the same figures"
+
+
+def test_rollup_counts_series_never_counted_or_counted_with_other_settings(runner, db, tmp_path):
+    vol = tmp_path / "vol"
+    flip_runs(vol, DAY, 6)
+    ingest(runner, vol)
+    expected = flaky_counts(db)
+    db.session.execute(delete(FlakySeries))
+    db.session.commit()
+    assert invoke(runner, "rollup").output.strip() == "rolled up 0 runs, flaky tests of 1 series"
+    assert flaky_counts(db) == expected
+    runner.app.config["FLAKY_MIN_FLIPS"] = 6
+    assert "flaky tests of 1 series" in invoke(runner, "rollup").output
+    assert flaky_counts(db)[1] == [], "five flips are not six"
+    assert "flaky tests of 0 series" in invoke(runner, "rollup").output
+    runner.app.config["FLAKY_OVERRIDES"] = "{not json"
+    result = invoke(runner, "rollup")
+    assert result.exit_code == 0, "a bad setting is logged; the defaults count"
+    assert flaky_counts(db) == expected
+
+
+def test_a_run_moving_to_another_series_has_its_old_series_counted_again(runner, db, tmp_path):
+    vol = tmp_path / "vol"
+    flip_runs(vol, DAY, 6)
+    ingest(runner, vol)
+    run = write_run(vol, "r5", DAY + timedelta(hours=5), b_fails=False, run_tag="weekly")
+    stat = os.stat(run / "junit.xml")
+    os.utime(run / "junit.xml", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    ingest(runner, vol)
+    series = {s[1]: s for s in flaky_counts(db)[0]}
+    assert series["weekly"][3] == 1
+    assert series["nightly"][3] == 5, "its old series is counted again without it"
+
+
+def test_prune_leaves_the_flaky_counts_as_they_were(runner, db, tmp_path):
+    vol = tmp_path / "vol"
+    flip_runs(vol, datetime.now(UTC) - timedelta(days=60), 6)
+    ingest(runner, vol)
+    before = flaky_counts(db)
+    assert before[1]
+    result = invoke(runner, "prune", "--days", "30")
+    assert result.exit_code == 0, result.output
+    assert flaky_counts(db) == before
+    db.session.execute(update(FlakySeries).values(settings=""))
+    db.session.commit()
+    invoke(runner, "rollup")
+    assert flaky_counts(db)[1] == [], "a recount sees only the results still stored"

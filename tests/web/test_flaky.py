@@ -4,9 +4,12 @@ import json
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
+from testdash_engine.persist import rollups
 from testdash_models import db
 from testdash_models.config import ConfigError
+from testdash_models.models import FlakySeries
 from testdash_web import analysis
 
 from tests.web.readside import NOW, add_run, add_server, case_id
@@ -47,7 +50,14 @@ def seed_flaky():
         )
     )
     db.session.commit()
+    count_flaky()
     return runs
+
+
+def count_flaky():
+    """What the engine does when runs settle: count every series' flaky tests."""
+    session = db.session()
+    rollups.roll_up_series(session, rollups.all_series(session), rollups.flaky_config())
 
 
 def test_flaky_page_ranks_flipping_and_retried_tests_and_leaves_out_real_breaks(browse):
@@ -117,3 +127,123 @@ def test_settings_come_from_config_and_environment_and_bad_ones_fail(monkeypatch
     app.config["FLAKY_RULES"] = "sometimes"
     with pytest.raises(ConfigError, match="unknown rules"):
         analysis.load(app)
+
+
+def test_the_test_page_shows_the_figures_of_the_ranking(browse):
+    seed_flaky()
+    ranked = browse.get("/api/v1/flaky").get_json()["items"]
+    assert ranked
+    for item in ranked:
+        panel = browse.get(f"/api/v1/tests/{item['test_case_id']}/flakiness").get_json()["items"]
+        (same,) = [p for p in panel if (p["server"], p["run_tag"]) == ("ci", "nightly")]
+        same.pop("evidence")
+        assert same == item
+
+
+def seed_random(rng, servers=("ci", "qa")):
+    """Series with and without run_tag and branch, skips, missing tests, retries, infra runs."""
+    series = [("nightly", "main"), ("nightly", None), (None, "main"), ("smoke", "release")]
+    names = [f"t{i:02d}" for i in range(14)]
+    for server in servers:
+        sid = add_server(server)
+        for s, (tag, branch) in enumerate(series):
+            for r in range(rng.randint(3, 14)):
+                infra = rng.random() < 0.1
+                rows = []
+                for name in names:
+                    draw = rng.random()
+                    if draw < 0.08:
+                        continue  # not run this time
+                    if draw < 0.14:
+                        rows.append({"name": name, "status": "skipped"})
+                    elif infra or draw < 0.3:
+                        rows.append(failed(name, status=rng.choice(["failed", "error"])))
+                    elif draw < 0.38:
+                        rows.append(failed(name, attempt=1, final=False))
+                        rows.append(dict(passed(name), attempt=2, flaky=rng.random() < 0.5))
+                    elif draw < 0.41:  # a pass flagged flaky by its report, no failed attempt
+                        rows.append(dict(passed(name), flaky=True))
+                    else:
+                        rows.append(passed(name))
+                # Some runs share a start, some have none: the order falls back on ids.
+                started = None if rng.random() < 0.1 else NOW - timedelta(hours=40 - r // 2)
+                add_run(sid, f"{server}-{s}-{r}", started, rows, run_tag=tag, branch=branch)
+    db.session.commit()
+
+
+def figures_of(found):
+    return [
+        (
+            f.test_case_id,
+            f.window.server,
+            f.window.run_tag,
+            f.window.branch,
+            f.runs,
+            f.failures,
+            f.flips,
+            f.retries,
+            f.score,
+            f.impact,
+            f.rules,
+        )
+        for f in found
+    ]
+
+
+def evidence(found):
+    return sorted(str((figures_of([f]), f.executions)) for f in found)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"ci": {"window": 6, "rules": "flips+rate,retries", "min_flips": 2}},
+        {"qa/nightly": {"window": 4, "min_runs": 2, "infra_share": 0.2, "rules": "rate"}},
+    ],
+)
+def test_the_engines_counts_equal_counting_from_the_results(dash, overrides):
+    import random
+
+    from testdash_web.queries import flaky
+
+    dash.config["FLAKY_OVERRIDES"] = json.dumps(overrides)
+    analysis.init_app(dash)
+    seed_random(random.Random(len(json.dumps(overrides))))
+    count_flaky()
+    kept = flaky.ranking(None, None, None, 1000)
+    assert kept, "the seed has flaky tests"
+    counted = flaky.counted(flaky.windows(None, None, None))
+    assert sorted(figures_of(kept), key=str) == sorted(figures_of(counted), key=str)
+    impacts = [(-f.impact, -f.score, -f.test_case_id) for f in kept]
+    assert impacts == sorted(impacts)
+    for name in ("qa", "ci"):
+        one = flaky.ranking(name, "nightly", None, 1000)
+        mine = [f for f in figures_of(kept) if f[1:3] == (name, "nightly")]
+        assert sorted(figures_of(one), key=str) == sorted(mine, key=str)
+    every = flaky.windows(None, None, None)
+    for test in {f.test for f in kept}:
+        # The panel reads only the windows of the series the test ran in: the same as all.
+        alone = flaky.analyse(every, [test.id])
+        panel = flaky.for_test(test, None)
+        assert evidence(panel) == evidence(alone)
+    for found in kept[:10]:
+        panel = [
+            p
+            for p in flaky.for_test(found.test, None)
+            if (p.window.server, p.window.run_tag, p.window.branch)
+            == (found.window.server, found.window.run_tag, found.window.branch)
+        ]
+        assert figures_of(panel) == figures_of([found])
+
+
+def test_series_counted_with_other_settings_are_counted_by_the_web(dash, browse):
+    seed_flaky()
+    before = browse.get("/api/v1/flaky").get_json()["items"]
+    session = db.session()
+    session.execute(sa.update(FlakySeries).values(settings="{}"))
+    session.commit()
+    assert browse.get("/api/v1/flaky").get_json()["items"] == before
+    assert rollups.stale_series(session, rollups.flaky_config())
+    count_flaky()
+    assert rollups.stale_series(session, rollups.flaky_config()) == []

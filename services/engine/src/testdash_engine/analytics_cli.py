@@ -53,8 +53,11 @@ def rollup_command(everything: bool) -> None:
                 if not rolled:
                     break  # only pruned runs are left: nothing more can be rolled up
         config = rollups.flaky_config()
-        stale = rollups.all_series if everything else rollups.stale_series
-        return done, rollups.roll_up_series(session, stale(session, config), config)
+        if everything:
+            series = rollups.all_series(session)
+        else:
+            series = rollups.stale_series(session, config)
+        return done, rollups.roll_up_series(session, series, config)
 
     runs, series = work()
     click.echo(f"rolled up {runs} runs, flaky tests of {series} series")

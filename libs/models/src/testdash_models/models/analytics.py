@@ -74,6 +74,54 @@ class TestDaily(db.Model):  # type: ignore[name-defined,misc]
         return f"<TestDaily {self.day} {self.test_case_id} {self.executions}>"
 
 
+class FlakySeries(db.Model):  # type: ignore[name-defined,misc]
+    """One series' (server + run_tag + branch) window as the engine last counted it.
+
+    The id is ``testdash_models.flaky.series_id`` of the three; SETTINGS are the flaky
+    settings it was counted with (canonical JSON): the web recounts a series whose
+    settings are not its own.
+    """
+
+    __tablename__ = "flaky_series"
+    __table_args__ = (Index("ix_flaky_series_server", "server_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"))
+    run_tag: Mapped[str | None] = mapped_column(String(256))
+    branch: Mapped[str | None] = mapped_column(String(256))
+    settings: Mapped[str] = mapped_column(Text)
+    runs: Mapped[int] = mapped_column(Integer, default=0)  # in the window
+    infra: Mapped[int] = mapped_column(Integer, default=0)  # of which left out
+    rolled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<FlakySeries {self.server_id} {self.run_tag} {self.branch}>"
+
+
+class FlakyTest(db.Model):  # type: ignore[name-defined,misc]
+    """A test found flaky in one series' window: its figures, score and impact."""
+
+    __tablename__ = "flaky_tests"
+    # Read backwards: the ranking's order (impact, score, test id, all descending).
+    __table_args__ = (Index("ix_flaky_tests_rank", "impact", "score", "test_case_id"),)
+    __test__ = False
+
+    series_id: Mapped[int] = mapped_column(
+        ForeignKey("flaky_series.id", ondelete="CASCADE"), primary_key=True
+    )
+    test_case_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    executions: Mapped[int] = mapped_column(Integer)
+    failures: Mapped[int] = mapped_column(Integer)
+    flips: Mapped[int] = mapped_column(Integer)
+    retries: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float] = mapped_column(Float)
+    impact: Mapped[float] = mapped_column(Float)
+    rules: Mapped[str] = mapped_column(String(64))  # those that fired, comma-separated
+
+    def __repr__(self) -> str:
+        return f"<FlakyTest {self.series_id} {self.test_case_id} {self.score}>"
+
+
 class TestAlias(db.Model):  # type: ignore[name-defined,misc]
     """A rename: results of OLD_ID before EFFECTIVE_FROM belong to NEW_ID's history."""
 

@@ -36,7 +36,7 @@ from testdash_engine.persist.results import (
     run_totals_update,
     status_delta,
 )
-from testdash_engine.persist.rollups import recompute_days
+from testdash_engine.persist.rollups import flaky_config, recompute_days
 from testdash_engine.persist.runs import RunLedger, format_notes, settle_run
 from testdash_engine.rows import (
     COUNT_COLUMNS,
@@ -142,6 +142,7 @@ class BatchWriter:
         self.tasks: list[tuple[int, bool]] = []
         self.settler: Session | None = None
         self.days: set[tuple[int, date]] = set()  # per-test roll-ups to rebuild at the end
+        self.flaky = flaky_config()  # read here: the writer thread has no app context
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="testdash-writer")
         self.inflight: Future[None] | None = None
         self.submitted = 0  # batches handed to the writer thread
@@ -256,7 +257,7 @@ class BatchWriter:
         if self.settler is None:
             self.settler = Session(self.engine)
         try:
-            recompute_days(self.settler, days)
+            recompute_days(self.settler, days, self.flaky)
         except BaseException:
             self.settler.rollback()
             raise

@@ -11,6 +11,12 @@ these queries read ``results`` by run alone, without joining ``files``.
   again (a changed or late file) has its day recomputed whole from the results of
   every run of that server and day, so its contribution is replaced, never doubled.
 
+- ``flaky_series`` / ``flaky_tests``: per series (server + run_tag + branch), its
+  window counted with the flaky settings (``testdash_models.flaky``) and the tests
+  found flaky there, recounted whole from the window's results when a run of the
+  series settles (on PostgreSQL once per ingest, with the days). ``prune`` leaves them
+  as they are; a series' next recount sees only the results still stored.
+
 A day holding a run whose results were pruned is sealed: recomputing it would
 drop the pruned runs' figures, so it is left as it is (``prune`` cuts whole days).
 """
@@ -22,13 +28,38 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Date, Integer, Select, case, delete, func, insert, literal, select, text
+from flask import current_app, has_app_context
+from sqlalchemy import (
+    Date,
+    Integer,
+    Select,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
-from testdash_models.models import Result, Run, RunRollup, TestDaily
+from testdash_models import flaky
+from testdash_models.config import ConfigError
+from testdash_models.flaky import FlakyConfig
+from testdash_models.models import (
+    FlakySeries,
+    FlakyTest,
+    Result,
+    Run,
+    RunRollup,
+    Server,
+    TestDaily,
+)
 from testdash_models.models.types import utcnow
 
 log = logging.getLogger("testdash.engine")
 FAILING = ("failed", "error")
+Series = tuple[int, str | None, str | None]  # server id, run_tag, branch
 
 
 def run_moment(run: Run) -> datetime:
@@ -65,6 +96,11 @@ def _roll_up_run(session: Session, run: Run) -> tuple[int, date] | None:
     elif row.at is not None and utc_day(row.at) != utc_day(at):
         # The run moved to another day (a new manifest): its old day must forget it.
         _recompute_day(session, run.server_id, utc_day(row.at))
+    if row.server_id is not None and (row.run_tag, row.branch) != (run.run_tag, run.branch):
+        # It moved to another series too: that one's count is stale (the web recounts it
+        # until ``rollup`` or its next run does).
+        old = flaky.series_id(row.server_id, row.run_tag, row.branch)
+        session.execute(update(FlakySeries).where(FlakySeries.id == old).values(settings=""))
     row.server_id, row.run_tag, row.branch, row.at = run.server_id, run.run_tag, run.branch, at
     for name in ("total", "passed", "failed", "errors", "skipped", "flaky"):
         setattr(row, name, getattr(run, name))
@@ -166,11 +202,13 @@ def update_rollups(
 
     The common case, a run settling for the first time, costs one read of its own
     results: recomputing its whole day after every run would read that day's results
-    once per run (quadratic in the runs of a day).
+    once per run (quadratic in the runs of a day). Its series' flaky tests are recounted
+    here, or with the days when DAYS collects them.
     """
     run = session.get(Run, run_id)
     if run is None:
         return
+    series = (run.server_id, run.run_tag, run.branch)
     if days is not None:
         # The batch writer: the run's row now, its day's tests once per ingest
         # (recompute_days): a busy day's runs would otherwise each rewrite all its tests.
@@ -179,15 +217,20 @@ def update_rollups(
             days.add(bucket)
         session.commit()
         return
-    if session.get(RunRollup, run_id) is not None:
+    rolled = session.get(RunRollup, run_id)
+    if rolled is not None:
+        was = (rolled.server_id, rolled.run_tag, rolled.branch)  # a new manifest may move it
         roll_up_runs(session, [run_id])
-        return
-    bucket = _roll_up_run(session, run)
-    if bucket is not None:
-        session.flush()
-        server_id, day = bucket
-        session.execute(text(_ADD_RUN), {"server": server_id, "day": day, "run": run_id})
-    session.commit()
+        if was != series:
+            roll_up_series(session, [was], flaky_config())
+    else:
+        bucket = _roll_up_run(session, run)
+        if bucket is not None:
+            session.flush()
+            server_id, day = bucket
+            session.execute(text(_ADD_RUN), {"server": server_id, "day": day, "run": run_id})
+        session.commit()
+    roll_up_series(session, [series], flaky_config())
 
 
 def missing_rollups(session: Session, limit: int) -> list[int]:
@@ -202,8 +245,130 @@ def missing_rollups(session: Session, limit: int) -> list[int]:
     return list(session.scalars(stmt))
 
 
-def recompute_days(session: Session, days: set[tuple[int, date]]) -> None:
-    """Rebuild the per-test roll-ups of these (server, day) buckets and commit."""
+def recompute_days(
+    session: Session, days: set[tuple[int, date]], config: FlakyConfig | None = None
+) -> None:
+    """Rebuild the per-test roll-ups of these (server, day) buckets and commit.
+
+    The flaky tests of every series with a run in those days are recounted too, with
+    CONFIG (read from the current app when not given).
+    """
     for server_id, day in sorted(days):
         _recompute_day(session, server_id, day)
     session.commit()
+    touched: set[Series] = set()
+    for server_id, day in days:
+        stmt = select(Run.server_id, Run.run_tag, Run.branch).where(
+            Run.id.in_(_bucket_runs(server_id, day))
+        )
+        touched.update((row.server_id, row.run_tag, row.branch) for row in session.execute(stmt))
+    roll_up_series(session, sorted(touched, key=str), config or flaky_config())
+
+
+def flaky_config() -> FlakyConfig:
+    """The current app's flaky settings (the defaults outside an app).
+
+    A bad setting must not stop ingestion: it is logged and the defaults are used (the
+    web counts a series itself when its settings are not the ones counted with).
+    """
+    try:
+        return flaky.load(current_app.config if has_app_context() else {})
+    except ConfigError as exc:
+        log.error("%s; flaky tests are counted with the default settings", exc)
+        return FlakyConfig(flaky.FlakySettings(), {})
+
+
+def _window(session: Session, series: Series, settings: flaky.FlakySettings) -> list[Any]:
+    """The series' last SETTINGS.window runs with a test, newest first."""
+    server_id, run_tag, branch = series
+    stmt = (
+        select(Run.id, Run.total, (Run.failed + Run.errors).label("failing"))
+        .where(
+            Run.server_id == server_id,
+            Run.run_tag.is_not_distinct_from(run_tag),
+            Run.branch.is_not_distinct_from(branch),
+            Run.total > 0,
+        )
+        .order_by(*flaky.NEWEST_FIRST)
+        .limit(settings.window)
+    )
+    return list(session.execute(stmt).all())
+
+
+def roll_up_series(session: Session, series: Iterable[Series], config: FlakyConfig) -> int:
+    """Recount the flaky tests of each series' window with its settings, committing each."""
+    names = dict(session.execute(select(Server.id, Server.name)).all())
+    done = 0
+    for key in series:
+        server_id, run_tag, branch = key
+        settings = config.flaky_for(names.get(server_id, ""), run_tag)
+        runs = _window(session, key, settings)
+        counted = [run.id for run in runs if not settings.infra(run.total, run.failing)]
+        series_id = flaky.series_id(server_id, run_tag, branch)
+        session.execute(delete(FlakyTest).where(FlakyTest.series_id == series_id))
+        session.execute(delete(FlakySeries).where(FlakySeries.id == series_id))
+        if runs:
+            session.execute(
+                insert(FlakySeries).values(
+                    id=series_id,
+                    server_id=server_id,
+                    run_tag=run_tag,
+                    branch=branch,
+                    settings=settings.key,
+                    runs=len(runs),
+                    infra=len(runs) - len(counted),
+                    rolled_at=utcnow(),
+                )
+            )
+        found = _flaky_tests(session, counted, settings) if counted else []
+        if found:
+            session.execute(insert(FlakyTest), [{"series_id": series_id, **f} for f in found])
+        session.commit()
+        done += 1
+    return done
+
+
+def _flaky_tests(
+    session: Session, run_ids: list[int], settings: flaky.FlakySettings
+) -> list[dict[str, Any]]:
+    """The tests a rule finds flaky in RUN_IDS (one series' window), as ``flaky_tests`` rows."""
+    found = []
+    for row in flaky.figures(session, run_ids):
+        rules, score = flaky.judge(settings, row.runs, row.failures, row.flips, row.retries)
+        if rules:
+            found.append(
+                {
+                    "test_case_id": row.test_case_id,
+                    "executions": row.runs,
+                    "failures": row.failures,
+                    "flips": row.flips,
+                    "retries": row.retries,
+                    "score": score,
+                    "impact": flaky.impact(score, row.runs),
+                    "rules": ",".join(rules),
+                }
+            )
+    return found
+
+
+def all_series(session: Session) -> list[Series]:
+    """Every series with a run holding a test."""
+    stmt = (
+        select(Run.server_id, Run.run_tag, Run.branch)
+        .where(Run.total > 0)
+        .distinct()
+        .order_by(Run.server_id, Run.run_tag, Run.branch)
+    )
+    return [(row.server_id, row.run_tag, row.branch) for row in session.execute(stmt)]
+
+
+def stale_series(session: Session, config: FlakyConfig) -> list[Series]:
+    """Series never counted, or counted with other settings than CONFIG's."""
+    names = dict(session.execute(select(Server.id, Server.name)).all())
+    kept = dict(session.execute(select(FlakySeries.id, FlakySeries.settings)).all())
+    return [
+        (server_id, run_tag, branch)
+        for server_id, run_tag, branch in all_series(session)
+        if kept.get(flaky.series_id(server_id, run_tag, branch))
+        != config.flaky_for(names.get(server_id, ""), run_tag).key
+    ]

@@ -1,10 +1,12 @@
 """Flaky tests: each server + run_tag (+ branch)'s last runs, and the tests that flip in them.
 
-A fixed number of queries whatever the data: the windows (runs only, numbered per
-group), then, for the ranking, executions, failures, flips (``lag()``) and retries
-counted in the database for the tests that failed in the windows' runs; for one
-test, its final results there (``ix_results_test_case_run``). Tests that always
-pass are never read. docs/analytics.md says how each figure is made.
+The ranking reads what the engine keeps (``flaky_series``, ``flaky_tests``: each
+series' flaky tests, counted when its runs settle): two queries whatever the data, two
+more when some series were counted with settings other than this app's, which are
+then counted here from their windows' results (the engine's very functions,
+``testdash_models.flaky``). One test's flakiness is read from its own final results
+in the windows of the series it ran in (``ix_results_test_case_run``): two queries.
+docs/analytics.md says how each figure is made.
 """
 
 from __future__ import annotations
@@ -14,13 +16,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Select, func, select
 from testdash_models import db
-from testdash_models.models import Result, Run, Server, TestCase
+from testdash_models.flaky import (
+    FAILING,
+    NEWEST_FIRST,
+    FlakySettings,
+    figures,
+    impact,
+    judge,
+)
+from testdash_models.models import FlakySeries, FlakyTest, Result, Run, Server, TestCase
 
-from testdash_web.analysis import FlakySettings, settings
+from testdash_web.analysis import settings
 
-FAILING = ("failed", "error")
 Group = tuple[int, str | None, str | None]  # server id, run_tag, branch
 
 
@@ -93,7 +102,7 @@ class Flakiness:
     @property
     def impact(self) -> float:
         """Flakiness times executions: how much of the suite's noise this test makes."""
-        return round(self.score * self.runs, 3)
+        return impact(self.score, self.runs)
 
     @property
     def flaky(self) -> bool:
@@ -106,12 +115,19 @@ class Flakiness:
         return self.failures / self.runs if self.runs else 0.0
 
 
-def windows(server: str | None, run_tag: str | None, branch: str | None) -> dict[Group, Window]:
-    """The groups' windows (one query over runs), with each group's own settings."""
+def windows(
+    server: str | None,
+    run_tag: str | None,
+    branch: str | None,
+    among: Select[int, str | None, str | None] | None = None,
+) -> dict[Group, Window]:
+    """The groups' windows (one query over runs), with each group's own settings.
+
+    AMONG, when given, selects (server_id, run_tag, branch) rows: only those groups.
+    """
     analysis = settings()
-    order = (Run.started_at.desc().nulls_last(), Run.id.desc())
     position = func.row_number().over(
-        partition_by=(Run.server_id, Run.run_tag, Run.branch), order_by=order
+        partition_by=(Run.server_id, Run.run_tag, Run.branch), order_by=NEWEST_FIRST
     )
     numbered = (
         select(
@@ -129,6 +145,14 @@ def windows(server: str | None, run_tag: str | None, branch: str | None) -> dict
         .join(Server, Server.id == Run.server_id)
         .where(Run.total > 0)
     )
+    if among is not None:
+        groups = among.subquery()
+        numbered = numbered.join(
+            groups,
+            (groups.c.server_id == Run.server_id)
+            & Run.run_tag.is_not_distinct_from(groups.c.run_tag)
+            & Run.branch.is_not_distinct_from(groups.c.branch),
+        )
     for column, value in ((Server.name, server), (Run.run_tag, run_tag), (Run.branch, branch)):
         if value is not None:
             numbered = numbered.where(column == value)
@@ -136,20 +160,20 @@ def windows(server: str | None, run_tag: str | None, branch: str | None) -> dict
     rows = db.session.execute(
         select(sub).where(sub.c.position <= analysis.max_window).order_by(sub.c.position)
     ).all()
-    groups: dict[Group, Window] = {}
+    found: dict[Group, Window] = {}
     for row in rows:
         key = (row.server_id, row.run_tag, row.branch)
-        window = groups.get(key)
+        window = found.get(key)
         if window is None:
             rules = analysis.flaky_for(row.server, row.run_tag)
-            window = groups[key] = Window(row.server, row.run_tag, row.branch, rules)
+            window = found[key] = Window(row.server, row.run_tag, row.branch, rules)
         if row.position > window.settings.window:
             continue
-        if row.failing > window.settings.infra_share * row.total:
+        if window.settings.infra(row.total, row.failing):
             window.infra.append(row)
         else:
             window.runs.append(row)
-    return groups
+    return found
 
 
 def evaluate(test_case_id: int, window: Window, finals: dict[int, Any]) -> Flakiness:
@@ -197,97 +221,110 @@ def analyse(groups: dict[Group, Window], test_ids: Iterable[int]) -> list[Flakin
     return [evaluate(test, groups[key], rows) for (test, key), rows in finals.items()]
 
 
-def _figures(groups: dict[Group, Window]) -> list[Any]:
-    """Executions, failures, flips and retries per (test, group), counted in the database.
-
-    Only (test, group) pairs with a failure or a retry come back; ``lag()`` finds flips.
-    """
-    ids = [run.id for window in groups.values() for run in window.runs]
-    failing = case((Result.status.in_(FAILING), 1), else_=0)
-    retried = case((Result.flaky.is_(True) | (Result.attempt > 1), 1), else_=0)
-    series = (Result.test_case_id, Run.server_id, Run.run_tag, Run.branch)
-    failed_once = select(Result.test_case_id).where(
-        Result.run_id.in_(ids), Result.status.in_(FAILING)
-    )
-    executions = (
-        select(
-            *series,
-            failing.label("failing"),
-            (retried * (1 - failing)).label("retried"),
-            func.lag(failing)
-            .over(partition_by=series, order_by=(Run.started_at.asc().nulls_first(), Run.id))
-            .label("previous"),
-        )
-        .join(Run, Run.id == Result.run_id)
-        .where(
-            Result.final.is_(True),
-            Result.status != "skipped",
-            Result.run_id.in_(ids),
-            Result.test_case_id.in_(failed_once.distinct()),
-        )
-        .subquery()
-    )
-    e = executions.c
-    flipped = case((e.previous.is_not(None) & (e.previous != e.failing), 1), else_=0)
-    stmt = (
-        select(
-            e.test_case_id,
-            e.server_id,
-            e.run_tag,
-            e.branch,
-            func.count().label("runs"),
-            func.sum(e.failing).label("failures"),
-            func.sum(flipped).label("flips"),
-            func.sum(e.retried).label("retries"),
-        )
-        .group_by(e.test_case_id, e.server_id, e.run_tag, e.branch)
-        .having((func.sum(e.failing) > 0) | (func.sum(e.retried) > 0))
-    )
-    return list(db.session.execute(stmt).all())
-
-
 def score(found: Flakiness, runs: int) -> Flakiness:
     """Apply the window's rules to FOUND's figures (RUNS executions)."""
-    rules = found.window.settings
-    if runs < max(rules.min_runs, 1):
-        return found
-    rate = found.failures / runs
-    fired = {
-        "flips": (found.flips >= rules.min_flips, found.flips / max(runs - 1, 1)),
-        "retries": (found.retries >= rules.min_retries, found.retries / runs),
-        "rate": (0 < rate and rules.rate_low <= rate <= rules.rate_high, 2 * min(rate, 1 - rate)),
-    }
-    clauses = [c for c in rules.rules if all(fired[rule][0] for rule in c)]
-    found.rules = tuple(sorted({rule for clause in clauses for rule in clause}))
-    found.score = round(max((fired[r][1] for r in found.rules), default=0.0), 4)
+    found.rules, found.score = judge(
+        found.window.settings, runs, found.failures, found.flips, found.retries
+    )
+    return found
+
+
+def counted(groups: dict[Group, Window]) -> list[Flakiness]:
+    """The flaky tests of GROUPS' windows, counted from their results: one query."""
+    ids = [run.id for window in groups.values() for run in window.runs]
+    flaky = []
+    for row in figures(db.session(), ids):
+        found = Flakiness(row.test_case_id, groups[(row.server_id, row.run_tag, row.branch)], [])
+        found.failures, found.flips, found.retries = row.failures, row.flips, row.retries
+        found.executed = row.runs
+        if score(found, row.runs).flaky:
+            flaky.append(found)
+    return flaky
+
+
+def kept_ranking(series: dict[int, Any], limit: int) -> list[Flakiness]:
+    """The LIMIT flakiest tests the engine kept for SERIES (their rows by id): one query."""
+    analysis = settings()
+    top = (
+        select(FlakyTest)
+        .where(FlakyTest.series_id.in_(list(series)))
+        .order_by(FlakyTest.impact.desc(), FlakyTest.score.desc(), FlakyTest.test_case_id.desc())
+        .limit(limit)
+    )
+    found: list[Flakiness] = []
+    shown: dict[int, Window] = {}
+    for row in db.session.scalars(top):
+        window = shown.get(row.series_id)
+        if window is None:
+            s = series[row.series_id]
+            rules = analysis.flaky_for(s.server, s.run_tag)
+            window = shown[row.series_id] = Window(s.server, s.run_tag, s.branch, rules)
+        found.append(
+            Flakiness(
+                row.test_case_id,
+                window,
+                [],
+                failures=row.failures,
+                flips=row.flips,
+                retries=row.retries,
+                score=row.score,
+                rules=tuple(row.rules.split(",")),
+                executed=row.executions,
+            )
+        )
     return found
 
 
 def ranking(
     server: str | None, run_tag: str | None, branch: str | None, limit: int
 ) -> list[Flakiness]:
-    """The flaky tests of the matching groups by impact, with their names: three queries."""
-    groups = windows(server, run_tag, branch)
-    flaky = []
-    for row in _figures(groups):
-        found = Flakiness(row.test_case_id, groups[(row.server_id, row.run_tag, row.branch)], [])
-        found.failures, found.flips, found.retries = row.failures, row.flips, row.retries
-        found.executed = row.runs
-        if score(found, row.runs).flaky:
-            flaky.append(found)
-    flaky.sort(key=lambda f: (-f.impact, -f.score, f.test_case_id))
-    top = flaky[:limit]
+    """The flaky tests of the matching groups by impact, with their names: three queries.
+
+    Two more when a series was counted with other settings than this app's.
+    """
+    analysis = settings()
+    filters = ((Server.name, server), (FlakySeries.run_tag, run_tag), (FlakySeries.branch, branch))
+    series = (
+        select(
+            FlakySeries.id,
+            FlakySeries.run_tag,
+            FlakySeries.branch,
+            FlakySeries.settings,
+            Server.name.label("server"),
+        )
+        .join(Server, Server.id == FlakySeries.server_id)
+        .where(*(column == value for column, value in filters if value is not None))
+    )
+    kept: dict[int, Any] = {}
+    stale: list[int] = []
+    for row in db.session.execute(series):
+        if row.settings == analysis.flaky_for(row.server, row.run_tag).key:
+            kept[row.id] = row
+        else:
+            stale.append(row.id)
+    flaky = kept_ranking(kept, limit)
+    if stale:
+        recount = select(FlakySeries.server_id, FlakySeries.run_tag, FlakySeries.branch)
+        flaky += counted(windows(None, None, None, recount.where(FlakySeries.id.in_(stale))))
+    flaky.sort(key=lambda f: (-f.impact, -f.score, -f.test_case_id))
+    top_tests = flaky[:limit]
     # Asked even for no ids: a page's query count stays the same whatever the data.
-    ids = {f.test_case_id for f in top}
+    ids = {f.test_case_id for f in top_tests}
     tests = {t.id: t for t in db.session.scalars(select(TestCase).where(TestCase.id.in_(ids)))}
-    for f in top:
+    for f in top_tests:
         f.test = tests.get(f.test_case_id)
-    return top
+    return top_tests
 
 
 def for_test(test: TestCase, server: str | None) -> list[Flakiness]:
     """One test's flakiness in every group it ran in, flakiest first: two queries."""
-    found = analyse(windows(server, None, None), [test.id])
+    ran_in = (
+        select(Run.server_id, Run.run_tag, Run.branch)
+        .join(Result, Result.run_id == Run.id)
+        .where(Result.test_case_id == test.id)
+        .distinct()
+    )
+    found = analyse(windows(server, None, None, ran_in), [test.id])
     for f in found:
         f.test = test
     return sorted(found, key=lambda f: (-f.score, -f.runs, f.window.server))
