@@ -398,3 +398,16 @@ def test_bad_manifest_is_recorded_and_the_run_still_ingested_once(
     assert count(db, Result) == sum(expected_counts(25, 5).values())
     again = invoke(runner, "run", "--server", "s", "--root", str(tmp_path / "vol"))
     assert again.exit_code == 0 and "0 queued" in again.output
+
+
+def test_a_changed_file_then_a_new_run_in_one_ingest(runner, db, tmp_path, junit_report):
+    """The writer thread must not touch the stored file's row after the run committed."""
+    root = make_tree(tmp_path / "vol", junit_report, runs=1, files=2) / "server0"
+    invoke(runner, "run", "--server", "s", "--root", str(root))
+    junit_by_pytest(tmp_path, "smaller", cases=4, fail_every=2)
+    shutil.copy(tmp_path / "smaller.xml", root / "build-000" / "reports" / "TEST-0.xml")
+    shutil.copytree(root / "build-000", root / "build-001")
+    result = invoke(runner, "run", "--server", "s", "--root", str(root))
+    assert result.exit_code == 0, result.output
+    assert "1 changed" in result.output and "2 runs ingested" in result.output
+    run_totals_match_results(db)

@@ -34,7 +34,7 @@ from testdash_engine.persist.results import (
     file_type,
     old_counts,
     run_totals_update,
-    status_delta,
+    status_moves,
 )
 from testdash_engine.persist.rollups import flaky_config, recompute_days
 from testdash_engine.persist.runs import RunLedger, format_notes, settle_run
@@ -99,6 +99,10 @@ class Pending:
     run_dir: str
     stat: FileStat
     existing: File | None
+    # What the stored file adds to its run now and its status, read on the main thread: the
+    # writer thread must not touch EXISTING (its session may have committed and expired it).
+    old: FileCounts
+    was: str | None
     counts: FileCounts = field(default_factory=FileCounts)
     lines: list[str] = field(default_factory=list)
     size: int = 0
@@ -243,7 +247,10 @@ class BatchWriter:
 
     def _pending(self, stat: FileStat, existing: File | None) -> Pending:
         file_id = existing.id if existing else self._next_id()
-        return Pending(file_id, self.run_id, self.run_dir, stat, existing)
+        was = existing.status if existing is not None else None
+        return Pending(
+            file_id, self.run_id, self.run_dir, stat, existing, old_counts(existing), was
+        )
 
     def flush(self) -> None:
         """Write what is pending, wait until every batch is committed and every run rolled up."""
@@ -433,8 +440,8 @@ class BatchWriter:
         for item in batch:
             new, old, files = runs.setdefault(item.run_id, (FileCounts(), FileCounts(), [0, 0]))
             new.merge(item.counts)
-            old.merge(old_counts(item.existing))
-            accepted, rejected = status_delta(item.existing, item.status)
+            old.merge(item.old)
+            accepted, rejected = status_moves(item.was, item.status)
             files[0] += accepted
             files[1] += rejected
         for run_id, (new, old, (accepted, rejected)) in runs.items():

@@ -184,7 +184,11 @@ def old_counts(existing: File | None) -> FileCounts:
 
 def status_delta(existing: File | None, status: str) -> tuple[int, int]:
     """How the run's accepted and rejected file counts move when a file becomes STATUS."""
-    was = existing.status if existing is not None else None
+    return status_moves(existing.status if existing is not None else None, status)
+
+
+def status_moves(was: str | None, status: str) -> tuple[int, int]:
+    """:func:`status_delta` from the stored file's status (None: no stored file)."""
     return (
         (status == "accepted") - (was == "accepted"),
         (status == "rejected") - (was == "rejected"),
