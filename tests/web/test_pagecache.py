@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from flask import session
 from testdash_models import db
 from testdash_models.config import ConfigError
 from testdash_web import pagecache
@@ -117,7 +118,7 @@ def test_errors_health_and_ci_facing_answers_are_never_kept(make_web, clock):
     client.get("/api/v1/servers")
     assert cache.entries == {}, "the sign-in page gave this browser a session cookie"
     web.test_client().get("/api/v1/servers")
-    assert list(cache.entries) == ["GET http://localhost/api/v1/servers"]
+    assert list(cache.entries) == ["GET http://localhost/api/v1/servers?"]
 
 
 def test_bounded_by_size_oldest_out():
@@ -138,3 +139,15 @@ def test_a_bad_setting_fails_clearly(make_web, monkeypatch):
     monkeypatch.setenv("PAGE_CACHE_SECONDS", "soon")
     with pytest.raises(ConfigError, match="PAGE_CACHE_SECONDS must be a whole number"):
         make_web()
+
+
+def test_an_answer_that_starts_a_session_is_not_kept(make_web, clock):
+    web = make_web(PAGE_CACHE_SECONDS=60)
+
+    def touch():
+        session["csrf_token"] = "for this browser only"
+        return "a form"
+
+    web.add_url_rule("/touch", view_func=touch)
+    assert "Set-Cookie" in web.test_client().get("/touch").headers
+    assert web.extensions["testdash_pagecache"].entries == {}

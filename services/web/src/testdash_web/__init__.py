@@ -13,11 +13,12 @@ def create_app(config_name: str | None = None, overrides: Mapping[str, Any] | No
     """Make the web app: the base app plus the web's settings, headers and blueprints."""
     app = create_base_app(config_name, import_name=__name__, overrides=overrides)
 
-    from testdash_web import api, headers, metrics, settings, templating
+    from testdash_web import api, headers, metrics, pagecache, settings, templating
     from testdash_web.views import analytics, health, ingest, overview, runs, search, tests
 
     settings.init_app(app)
     metrics.init_app(app)
+    pagecache.init_app(app)  # after metrics (a kept answer is counted), before auth
     headers.init_app(app)
     templating.init_app(app)
     app.register_blueprint(health.bp)
@@ -42,7 +43,4 @@ def create_app(config_name: str | None = None, overrides: Mapping[str, Any] | No
 
     app.register_blueprint(trend_views.bp)
     app.register_blueprint(curation.bp)
-    from testdash_web import pagecache
-
-    pagecache.init_app(app)  # last: its lookup runs after sign-in and metrics have started
     return app

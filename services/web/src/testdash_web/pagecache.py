@@ -10,15 +10,15 @@ Only what is the same for every anonymous reader is kept:
 - GET and HEAD without credentials: no ``Authorization`` header, no cookie of ours (a
   signed-in browser sees admin controls and a CSRF token), no trusted-proxy user header;
 - not when ``READ_REQUIRES_AUTH`` is on;
-- 200 answers with a body in memory and no ``Set-Cookie``;
+- 200 answers with a body in memory, no ``Set-Cookie`` and no session written;
 - not health and readiness, static files (the browser caches those), sign-in, the
   quarantine (CI asks it which tests to skip), uploads and an upload's state (CI polls it),
   downloads of stored files, the cluster's "run now".
 
 A kept answer carries an ``Age`` header. The cache is bounded by ``PAGE_CACHE_MAX_MB``
-(default 32) of bodies per process, oldest first out. It is checked after sign-in has
-identified the reader and after the request metrics have started, so cached answers are
-still counted and still get the security headers.
+(default 32) of bodies per process, oldest first out. It is checked after the request
+metrics have started and before sign-in, so kept answers are still counted and still get the
+security headers, and serving one costs no session or token lookup.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, g, request, session
 from flask.typing import ResponseReturnValue
 from testdash_models.config import ConfigError
 
@@ -87,7 +87,11 @@ class PageCache:
 
 
 def init_app(app: Flask) -> None:
-    """Read the settings and hook the cache in (after auth and metrics, so call it last)."""
+    """Read the settings and hook the cache in; call it after metrics and before auth.
+
+    A kept answer is then timed and counted, and served without identifying a reader who
+    sent no credential (``_eligible``).
+    """
     default = 0 if (app.debug or app.testing) else 5
     seconds = _setting(app, "PAGE_CACHE_SECONDS", default)
     max_mb = _setting(app, "PAGE_CACHE_MAX_MB", 32)
@@ -115,31 +119,37 @@ def _cache() -> PageCache:
 
 
 def _eligible() -> bool:
-    if request.method not in ("GET", "HEAD") or g.get("identity") is not None:
+    """Anonymous by what it sends: no credential of any kind (so sign-in need not run first)."""
+    if request.method not in ("GET", "HEAD"):
         return False
-    if current_app.config.get("READ_REQUIRES_AUTH"):
+    config = current_app.config
+    if config["READ_REQUIRES_AUTH"]:
         return False
-    if request.authorization is not None or "Authorization" in request.headers:
+    environ = request.environ
+    if "HTTP_AUTHORIZATION" in environ or config["SESSION_COOKIE_NAME"] in request.cookies:
         return False
-    if current_app.config["SESSION_COOKIE_NAME"] in request.cookies:
+    if config["PROXY_USER_HEADER"] in request.headers:
         return False
-    if request.headers.get(current_app.config["PROXY_USER_HEADER"]):
-        return False
-    endpoint = request.endpoint or ""
-    return endpoint not in NEVER and request.blueprint not in NEVER_BLUEPRINTS
+    return request.endpoint not in NEVER and request.blueprint not in NEVER_BLUEPRINTS
 
 
 def _key() -> str:
-    return f"{request.method} {request.url}"
+    """Method, host, path and query as sent (cheaper than rebuilding ``request.url``)."""
+    environ = request.environ
+    return (
+        f"{request.method} {request.scheme}://{request.host}{request.script_root}"
+        f"{environ.get('PATH_INFO', '')}?{environ.get('QUERY_STRING', '')}"
+    )
 
 
 def _lookup() -> ResponseReturnValue | None:
     if not _eligible():
         return None
     now = time.monotonic()
-    kept = _cache().get(_key(), now)
+    key = _key()
+    kept = _cache().get(key, now)
     if kept is None:
-        g.page_cache_key = _key()
+        g.page_cache_key = key
         return None
     response = Response(kept.body, status=kept.status, headers=list(kept.headers))
     response.headers["Age"] = str(int(now - kept.at))
@@ -153,8 +163,8 @@ def _keep(response: Response) -> Response:
         return response
     if response.status_code != 200 or response.is_streamed or response.direct_passthrough:
         return response
-    if "Set-Cookie" in response.headers or response.cache_control.no_store:
-        return response
+    if "Set-Cookie" in response.headers or response.cache_control.no_store or session.modified:
+        return response  # session.modified: a cookie (a CSRF token, say) is about to be set
     headers = tuple((k, v) for k, v in response.headers.items() if k.lower() not in DROPPED)
     _cache().put(key, Kept(time.monotonic(), response.status_code, headers, response.get_data()))
     return response
