@@ -61,12 +61,22 @@ class Shape:
     @property
     def results(self) -> int:
         """Rows in results."""
-        return (self.runs - 1) * self.cases + self.big_cases
+        return (self.runs - 2) * self.cases + 2 * self.big_cases
 
     @property
     def big_run(self) -> int:
         """The id of the run with BIG_CASES cases: the newest run of the first server."""
         return (self.runs // self.servers - 1) * self.servers + 1
+
+    @property
+    def big_base(self) -> int:
+        """The run before it on the same server, as big: the two runs compared."""
+        return self.big_run - self.servers
+
+    @property
+    def big_runs(self) -> str:
+        """Both big runs' ids, for SQL ``IN (...)``."""
+        return f"{self.big_base}, {self.big_run}"
 
 
 def _array(values: tuple[str, ...]) -> str:
@@ -152,10 +162,10 @@ def _steps(shape: Shape) -> list[tuple[str, str]]:
     ]
     # Which catalogue a run uses: its server and tag, or the big one.
     group = (
-        f"CASE WHEN r.id = {shape.big_run} THEN {big_group}"
+        f"CASE WHEN r.id IN ({shape.big_runs}) THEN {big_group}"
         f" ELSE (r.server_id - 1) * {tags} + ((r.id - 1) / {shape.servers}) % {tags} END"
     )
-    cases = f"CASE WHEN r.id = {shape.big_run} THEN {shape.big_cases} ELSE {shape.cases} END"
+    cases = f"CASE WHEN r.id IN ({shape.big_runs}) THEN {shape.big_cases} ELSE {shape.cases} END"
     steps.append(
         (
             "files",
@@ -216,7 +226,7 @@ def _steps(shape: Shape) -> list[tuple[str, str]]:
                                AND abs(hashint8(r.id * 100003 + o)) % 100 < 20 AS bad
                       FROM runs r,
                            LATERAL (SELECT abs(hashint8(r.id)) % 100 < 25
-                                             OR r.id = {shape.big_run} AS r_bad,
+                                             OR r.id IN ({shape.big_runs}) AS r_bad,
                                            {group} AS grp) g,
                            LATERAL generate_series(0, {cases} - 1) o
                       WHERE r.server_id = {server}) x
