@@ -6,6 +6,10 @@ module exists, then times ``summarize`` over it in a fresh process per repetitio
 bare ``lxml.etree.iterparse`` on one JUnit file of the ingest benchmark's shape, and
 optionally ``summarize`` on a 1 GB JUnit file. Prints a markdown table.
 
+The same file also goes through an lxml target parser whose callbacks only count the
+testcases (``floor``): what any parser built on lxml's target interface pays before
+doing anything with the events.
+
     uv run python bench/parse.py --repeat 3
 """
 
@@ -77,15 +81,40 @@ def _hwm_mib() -> float:
     return kib / 1024
 
 
+class _CountingTarget:
+    """lxml target that counts testcases and ignores everything else."""
+
+    def __init__(self) -> None:
+        self.cases = 0
+
+    def start(self, tag: str, attrib: Any) -> None:
+        if tag == "testcase":
+            self.cases += 1
+
+    def end(self, tag: str) -> None:
+        pass
+
+    def data(self, text: str) -> None:
+        pass
+
+    def close(self) -> int:
+        return self.cases
+
+
 def worker(kind: str, paths: list[str]) -> dict[str, Any]:
-    """Run in a child: parse PATHS one way and report cases, bytes, seconds, peak RSS."""
+    """Run in a child: parse PATHS one way and report cases, bytes, seconds, peak RSS.
+
+    ``cpu_seconds`` is the process's CPU time over the same span: on a shared machine it
+    moves less than the wall time when other processes take the cores.
+    """
     from lxml import etree
     from testdash_engine.formats import junit, summarize
+    from testdash_engine.formats.xmlstream import make_parser, split_cdata
     from testdash_engine.model import Detection, ParseContext
 
     size = sum(Path(p).stat().st_size for p in paths)
     cases = rejected = 0
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for path in paths:
         if kind == "summarize":
             summary = summarize(path)
@@ -95,17 +124,24 @@ def worker(kind: str, paths: list[str]) -> dict[str, Any]:
             with open(path, "rb") as handle:
                 chunks = iter(lambda: handle.read(64 * 1024), b"")
                 cases += sum(1 for _ in junit.parse(chunks, Detection("junit"), ParseContext()))
+        elif kind == "floor":  # same set-up and chunks, callbacks that only count
+            with open(path, "rb") as handle:
+                parser = make_parser(_CountingTarget())
+                for chunk in split_cdata(iter(lambda: handle.read(64 * 1024), b"")):
+                    parser.feed(chunk)
+                cases += parser.close()
         else:  # bare: count the same elements, clearing them and their earlier siblings
             for _, elem in etree.iterparse(path, events=("end",), tag="testcase"):
                 cases += 1
                 elem.clear()
                 while elem.getprevious() is not None:
                     del elem.getparent()[0]
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     return {
         "cases": cases,
         "bytes": size,
         "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
         "rss_mib": _hwm_mib(),
         "rejected": rejected,
     }
@@ -167,7 +203,7 @@ def main(argv: list[str] | None = None) -> None:
     for _ in range(args.repeat):
         for fmt, paths in corpora.items():
             samples.setdefault(fmt, []).append(measure("summarize", paths))
-        for kind in ("junit", "bare", "summarize"):  # same file, same repetition, interleaved
+        for kind in ("junit", "bare", "summarize", "floor"):  # same file and repetition
             samples.setdefault(f"ratio:{kind}", []).append(measure(kind, [ratio_file]))
         if big:
             big_file = next(big[0].rglob("*.xml"))
@@ -194,14 +230,17 @@ def report(
             f"| {name} | {m['cases']:,} | {m['mb']:.1f} | {m['cases_s']:,.0f} | "
             f"{m['mb_s']:.1f} | {m['rss_mib']:.0f} | {m['rejected']} |"
         )
-    ratios = [
-        j["seconds"] and b["seconds"] / j["seconds"]
-        for j, b in zip(samples["ratio:junit"], samples["ratio:bare"], strict=True)
-    ]
-    print(
-        f"\nJUnit parser / bare iterparse (cases/s, same file, same repetition): "
-        f"median {statistics.median(ratios):.2f} ({', '.join(f'{r:.2f}' for r in ratios)})"
-    )
+    print("\nPer repetition, same file: rate over bare iterparse's rate (wall time; CPU time)")
+    for kind, what in (("junit", "JUnit parser"), ("floor", "lxml target that only counts")):
+        line = f"  {what}:"
+        for clock, name in (("seconds", "wall"), ("cpu_seconds", "CPU")):
+            ratios = [
+                j[clock] and b[clock] / j[clock]
+                for j, b in zip(samples[f"ratio:{kind}"], samples["ratio:bare"], strict=True)
+            ]
+            samples_text = ", ".join(f"{r:.2f}" for r in ratios)
+            line += f" {name} median {statistics.median(ratios):.2f} ({samples_text});"
+        print(line.rstrip(";"))
     if skipped:
         print(f"no parser module yet: {', '.join(skipped)}")
 

@@ -4,7 +4,8 @@ One parser covers pytest (xunit1/xunit2), Maven Surefire/Failsafe (with
 ``flakyFailure``/``rerunFailure`` attempts), Gradle, Ant, jest-junit,
 mocha-junit-reporter, go-junit-report/gotestsum, CTest/GoogleTest status
 attributes, PHPUnit nested suites (joined with " / ") and Eclipse ``<testrun>``.
-The target sees only start/end/data events; text is capped as it arrives.
+The target sees only start/end events and character data; text is capped as it
+arrives.
 
 Choices: ``started_at`` is the testcase's ``timestamp`` or else the innermost
 suite's; with retries the testcase ``time`` goes on the final attempt only;
@@ -20,7 +21,7 @@ from typing import Any
 
 from testdash_engine.detect import DTD_REFUSED
 from testdash_engine.formats import junit_case
-from testdash_engine.formats.junit_case import Case, Outcome
+from testdash_engine.formats.junit_case import Case, Outcome, new_result
 from testdash_engine.formats.junit_values import parse_time, parse_timestamp
 from testdash_engine.formats.xmlstream import stream
 from testdash_engine.model import (
@@ -34,9 +35,6 @@ from testdash_engine.model import (
 from testdash_engine.textcap import CappedText, cap_str
 
 _INF = float("inf")
-
-# CaseResult is a NamedTuple: positional construction is cheap on the hot path.
-make_case = CaseResult._make
 
 
 _RESULTS: dict[str, tuple[Status, bool | None]] = {
@@ -64,11 +62,22 @@ class _Target:
         self.case: Case | None = None
         self.case_attrib: Any = None
         self.case_depth = -1
+        # Testcases read but not yet turned into results, in document order: the attributes
+        # of a childless one (most cases), the Case of one with children. ``_flush`` makes
+        # their results in one loop per chunk (or suite), faster than a few lines per end tag.
+        self.ended: list[Any] = []
         self.outcome: Outcome | None = None
         self.outcome_depth = -1
         self.cap: CappedText | None = None
         self.cap_depth = -1
         self.stamps: dict[str, datetime | None] = {}
+        # Character data goes straight into a list: one C call per piece, no Python frame
+        # for the whitespace between elements. start/end move the pieces of a captured
+        # element to its CappedText (from ``mark`` on); ``fed`` drops the rest after each
+        # chunk, so the list never holds more than one chunk's text.
+        self.pieces: list[str] = []
+        self.data = self.pieces.append
+        self.mark = 0
 
     def doctype(self, *_args: Any) -> None:
         """Refuse any DOCTYPE: no DTD, no entity declarations."""
@@ -89,15 +98,18 @@ class _Target:
             elif tag[0] == "{":
                 self.depth -= 1
                 self.start(tag[tag.index("}") + 1 :], attrib)
-        elif self.cap is None:  # markup within captured text (Eclipse <expected>) is skipped
+        elif self.cap is None:
             self._start_in_case(tag, attrib, depth)
+        elif depth == self.cap_depth + 1:
+            # Markup within captured text (Eclipse <expected>) is skipped, its text left out.
+            self._take_text()
 
     def _start_in_case(self, tag: str, attrib: Any, depth: int) -> None:
         if tag[0] == "{":
             tag = tag[tag.index("}") + 1 :]
         case = self.case
         if case is None:
-            case = self.case = self._new_case()
+            case = self.case = self._new_case(self.case_attrib)
         if tag == "system-out" or tag == "system-err":
             self._capture_output(tag, depth)
             return
@@ -108,18 +120,16 @@ class _Target:
             self.outcome = outcome
             self.outcome_depth = depth
             if known[1] is None:
-                self.cap = outcome.trace  # failure text is the trace
-                self.cap_depth = depth
+                self._capture(outcome.trace, depth)  # failure text is the trace
         elif tag == "stackTrace" and self.outcome is not None:
-            self.cap = self.outcome.trace
-            self.cap_depth = depth
+            self._capture(self.outcome.trace, depth)
 
-    def _new_case(self) -> Case:
+    def _new_case(self, attrib: Any) -> Case:
         _, path, cut, started = self.suites[-1]
-        stamp = self.case_attrib.get("timestamp")
+        stamp = attrib.get("timestamp")
         if stamp:
             started = self._timestamp(stamp) or started
-        return Case(path, cut, self.case_attrib, started)
+        return Case(path, cut, attrib, started)
 
     def _timestamp(self, stamp: str) -> datetime | None:
         """Parse a timestamp once per file: producers repeat the same one on many cases."""
@@ -131,37 +141,6 @@ class _Target:
             parsed = self.stamps[stamp] = parse_timestamp(stamp, self.ctx.default_tz)
             return parsed
 
-    def _simple_case(self) -> None:
-        """Emit a testcase without children: the fast path for the common passing case."""
-        attrib = self.case_attrib
-        name = attrib.get("name") or ""
-        classname = attrib.get("classname") or ""
-        cap = self.limits.name
-        if (
-            len(name) > cap
-            or len(classname) > cap
-            or "status" in attrib
-            or "result" in attrib
-            or "ignored" in attrib
-        ):
-            self.out.extend(junit_case.results(self._new_case(), self.limits))
-            return
-        _, path, cut, started = self.suites[-1]
-        stamp = attrib.get("timestamp")
-        if stamp:
-            started = self._timestamp(stamp) or started
-        time = attrib.get("time")
-        try:
-            duration = float(time) if time else None
-        except ValueError:
-            duration = None
-        if duration is None or not 0 <= duration < _INF:
-            duration = parse_time(time)
-        self.out.append(make_case((
-            path, classname, name, "passed", 1, True, False, duration,
-            None, None, None, None, None, cut, started,
-        )))  # fmt: skip
-
     def _capture_output(self, tag: str, depth: int) -> None:
         holder: Any = self.outcome if self.outcome is not None else self.case
         name = "stdout" if tag == "system-out" else "stderr"
@@ -169,10 +148,23 @@ class _Target:
         if capped is None:
             capped = CappedText(self.limits.output)
             setattr(holder, name, capped)
+        self._capture(capped, depth)
+
+    def _capture(self, capped: CappedText, depth: int) -> None:
         self.cap = capped
         self.cap_depth = depth
+        self.mark = len(self.pieces)
+
+    def _take_text(self) -> None:
+        """Add the text pieces since ``mark`` to the element being captured."""
+        pieces = self.pieces
+        mark, count = self.mark, len(pieces)
+        if count > mark and self.cap is not None:
+            self.cap.add(pieces[mark] if count == mark + 1 else "".join(pieces[mark:]))
+        self.mark = count
 
     def _push_suite(self, depth: int, attrib: Any) -> None:
+        self._flush()
         _, parent, parent_cut, parent_started = self.suites[-1]
         name, cut = cap_str(attrib.get("name") or "", self.limits.name)
         path = f"{parent} / {name}" if parent and name else (name or parent)
@@ -185,13 +177,14 @@ class _Target:
         depth = self.depth
         self.depth = depth - 1
         if depth == self.case_depth:
-            if self.case is None:
-                self._simple_case()
-            else:
-                self.out.extend(junit_case.results(self.case, self.limits))
-                self.case = None
             self.case_depth = -1
+            if self.case is None:
+                self.ended.append(self.case_attrib)
+            else:
+                self.ended.append(self.case)
+                self.case = None
         elif depth == self.cap_depth:
+            self._take_text()
             self.cap = None
             self.cap_depth = -1
             if depth == self.outcome_depth:
@@ -201,14 +194,68 @@ class _Target:
             self.outcome = None
             self.outcome_depth = -1
         elif depth == self.suites[-1][0]:
+            self._flush()
             self.suites.pop()
+        elif depth == self.cap_depth + 1:  # back in captured text after nested markup
+            self.mark = len(self.pieces)
 
-    def data(self, text: str) -> None:
-        """Collect character data when an element being captured is open."""
-        cap = self.cap
-        # Text of markup nested in a captured element (Eclipse <expected>) is left out.
-        if cap is not None and self.depth == self.cap_depth:
-            cap.add(text)
+    def fed(self) -> None:
+        """After each chunk: make the pending results, keep captured text, drop the rest."""
+        self._flush()
+        if self.depth == self.cap_depth:
+            self._take_text()
+        self.pieces.clear()
+        self.mark = 0
+
+    def _flush(self) -> None:
+        """Append the results of the testcases in ``ended`` to ``out``."""
+        ended = self.ended
+        if not ended:
+            return
+        out = self.out
+        limits = self.limits
+        cap = limits.name
+        stamps = self.stamps
+        _, path, cut, suite_started = self.suites[-1]
+        last_stamp, last_started = None, suite_started  # cases mostly repeat one timestamp
+        for attrib in ended:
+            if attrib.__class__ is Case:
+                out.extend(junit_case.results(attrib, limits))
+                continue
+            name = attrib.get("name", "")
+            classname = attrib.get("classname", "")
+            if (
+                len(name) > cap
+                or len(classname) > cap
+                or "status" in attrib
+                or "result" in attrib
+                or "ignored" in attrib
+            ):
+                out.extend(junit_case.results(self._new_case(attrib), limits))
+                continue
+            stamp = attrib.get("timestamp")
+            if stamp == last_stamp:
+                started = last_started
+            elif stamp:
+                try:
+                    started = stamps[stamp] or suite_started
+                except KeyError:
+                    started = self._timestamp(stamp) or suite_started
+                last_stamp, last_started = stamp, started
+            else:
+                started = suite_started
+            time = attrib.get("time")
+            try:
+                duration = float(time) if time else None
+            except ValueError:
+                duration = None
+            if duration is None or not 0 <= duration < _INF:
+                duration = parse_time(time)
+            out.append(new_result(CaseResult, (
+                path, classname, name, "passed", 1, True, False, duration,
+                None, None, None, None, None, cut, started,
+            )))  # fmt: skip
+        ended.clear()
 
     def close(self) -> None:
         """End of document."""
@@ -218,4 +265,4 @@ def parse(
     chunks: Iterator[bytes], detection: Detection, ctx: ParseContext
 ) -> Iterator[CaseResult | ParseIssue]:
     """Yield JUnit case results as the chunks are read; raise ParseError on a bad file."""
-    yield from stream(_Target(ctx), chunks)
+    return stream(_Target(ctx), chunks)

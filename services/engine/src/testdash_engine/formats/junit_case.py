@@ -53,11 +53,17 @@ class Case:
         self.stderr: CappedText | None = None
 
 
+# CaseResult is a NamedTuple: tuple.__new__(CaseResult, values) makes one in a single C call,
+# without the Python frame of its generated __new__ or _make (the hot path makes one per case).
+new_result = tuple.__new__
+
+
 def _text(capped: CappedText | None) -> tuple[str | None, int]:
     if capped is None or not capped.total:
         return None, 0
     text, cut = capped.result()
-    return (text if text.strip() else None), cut
+    # isspace() is strip()'s test without copying the text (often a whole stack trace).
+    return (None if not text or text.isspace() else text), cut
 
 
 def _describe(outcomes: list[Outcome], limits: Limits) -> tuple[Any, ...]:
@@ -67,12 +73,19 @@ def _describe(outcomes: list[Outcome], limits: Limits) -> tuple[Any, ...]:
     fixtures) stay one result: its status follows ``_PRECEDENCE``, its messages
     and traces are joined in document order, its type is the deciding element's.
     """
-    if len(outcomes) == 1:  # the usual case, without the search below
+    if len(outcomes) == 1:  # the usual case, without the search and the joins below
         lead = outcomes[0]
-        status = lead.status
-    else:
-        status = next(s for s in _PRECEDENCE if any(o.status == s for o in outcomes))
-        lead = next(o for o in outcomes if o.status == status)
+        trace, cut = _text(lead.trace)
+        message = lead.message
+        if message is None and trace is not None:
+            message = trace.strip().split("\n", 1)[0]
+        message_cut = 0
+        if message is not None:
+            message, message_cut = cap_str(message, limits.message)
+        kind, type_cut = cap_str(lead.type, limits.name) if lead.type else (None, 0)
+        return lead.status, message, kind, trace, cut + message_cut + type_cut
+    status = next(s for s in _PRECEDENCE if any(o.status == s for o in outcomes))
+    lead = next(o for o in outcomes if o.status == status)
     messages: list[str] = []
     traces: list[str] = []
     cut = 0
@@ -132,10 +145,10 @@ def results(case: Case, limits: Limits) -> Iterator[CaseResult]:
         reruns = [o for o in retries if o.rerun]
         if reruns and status in ("failed", "error"):
             # rerunFailure: the original failure is attempt 1, the last rerun is final.
-            yield CaseResult(
+            yield new_result(CaseResult, (
                 case.suite, classname, name, status, 1, False, False, None, message, kind,
                 trace, stdout, stderr, ident_cut + cut + out_cut + err_cut, case.started_at,
-            )  # fmt: skip
+            ))  # fmt: skip
             attempt = 1
             retries = reruns
         for index, retry in enumerate(retries, start=attempt + 1):
@@ -143,17 +156,17 @@ def results(case: Case, limits: Limits) -> Iterator[CaseResult]:
             r_status, r_message, r_kind, r_trace, r_cut = _describe([retry], limits)
             r_out, r_out_cut = _text(retry.stdout)
             r_err, r_err_cut = _text(retry.stderr)
-            yield CaseResult(
+            yield new_result(CaseResult, (
                 case.suite, classname, name, r_status, index, final, False,
                 duration if final else None, r_message, r_kind, r_trace, r_out, r_err,
                 ident_cut + r_cut + r_out_cut + r_err_cut, case.started_at,
-            )  # fmt: skip
+            ))  # fmt: skip
             if final:
                 return
         attempt += len(retries)
     # flakyFailure/flakyError: the test passed on the attempt after the flaky ones.
     flaky = bool(retries) and status == "passed"
-    yield CaseResult(
+    yield new_result(CaseResult, (
         case.suite, classname, name, status, attempt + 1, True, flaky, duration, message, kind,
         trace, stdout, stderr, ident_cut + cut + out_cut + err_cut, case.started_at,
-    )  # fmt: skip
+    ))  # fmt: skip

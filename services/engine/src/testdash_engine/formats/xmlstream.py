@@ -15,6 +15,7 @@ ASCII markers, so in a UTF-16 file a CDATA section over 10 MB is refused as
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import chain
 from typing import Any
 
 from lxml import etree
@@ -134,9 +135,21 @@ def feed(parser: etree.XMLParser, chunks: Iterator[bytes]) -> Iterator[None]:
 
 
 def stream(target: Any, chunks: Iterator[bytes]) -> Iterator[Any]:
-    """Feed CHUNKS to a target parser and yield what it appends to ``target.out`` as it goes."""
+    """Feed CHUNKS to a target parser and yield what it appends to ``target.out`` as it goes.
+
+    A target with a ``fed()`` method has it called after each chunk, before its results
+    are taken. The results of a chunk are handed on as one list and flattened by ``chain``,
+    so passing on each result costs no generator step.
+    """
+    return chain.from_iterable(_batches(target, chunks))
+
+
+def _batches(target: Any, chunks: Iterator[bytes]) -> Iterator[list[Any]]:
     out = target.out
+    fed = getattr(target, "fed", None)
     for _ in feed(make_parser(target), split_cdata(chunks)):
+        if fed is not None:
+            fed()
         if out:
-            yield from out
+            yield out  # chain has gone through it before this generator resumes
             out.clear()
