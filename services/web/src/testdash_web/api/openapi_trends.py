@@ -6,7 +6,7 @@ from typing import Any
 
 from testdash_web.filters import MAX_TEXT
 from testdash_web.paging import BIGINT, MAX_LIMIT
-from testdash_web.queries.trends import KINDS
+from testdash_web.queries.trends import GROUPS, KINDS
 from testdash_web.views.trends import MAX_DAYS
 
 TEXT = {"type": "string", "maxLength": MAX_TEXT}
@@ -60,20 +60,28 @@ SERIES = _strict(
     {
         "server": {"type": "string"},
         "run_tag": {"type": ["string", "null"]},
+        "all_tags": {"type": "boolean"},
         "points": {"type": "array", "items": _ref("TrendPoint")},
     }
 )
+GROUP = _query(
+    "group",
+    {"type": "string", "enum": list(GROUPS)},
+    "(server: one series per server across its run tags, run_tag: per server and run tag; "
+    "default run_tag when a server or run_tag is given, else server)",
+)
 TRENDS_PATHS: dict[str, Any] = {
     "/trends": _get(
-        "Per server and run_tag, day by day in a time zone (from roll-ups)",
+        "Per server (or per server and run_tag), day by day in a time zone (from roll-ups)",
         _strict(
             {
                 "tz": {"type": "string"},
                 "days": {"type": "integer"},
+                "group": {"type": "string", "enum": list(GROUPS)},
                 "series": {"type": "array", "items": SERIES},
             }
         ),
-        [*FILTERS, DAYS, ZONE],
+        [*FILTERS, DAYS, ZONE, GROUP],
     ),
     "/trends/tests": _get(
         "Most failing, slowest or flakiest tests over the last days (UTC days)",

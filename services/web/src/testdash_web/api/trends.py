@@ -17,15 +17,17 @@ from testdash_web.views.trends import days_arg, kind_arg, series_args
 
 @bp.get("/trends")
 def trend_series() -> ResponseReturnValue:
-    """Per server and run_tag, each day (in ``tz``) with runs: counts, pass rate, test time."""
+    """Per server (or server and run_tag), each day (in ``tz``) with runs: counts, pass rate."""
     params = series_args(request.args)
     return {
         "tz": params["zone"].key,
         "days": params["days"],
+        "group": params["group"],
         "series": [
             {
                 "server": one.server,
                 "run_tag": one.run_tag,
+                "all_tags": one.all_tags,
                 "points": [s.dump(s.TREND_POINT, p) for p in one.points],
             }
             for one in trends.series(**params)

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Float, cast, func, select
+from sqlalchemy import Date, Float, cast, func, literal, select
 from testdash_models import db
 from testdash_models.models import RunRollup, Server, TestCase, TestDaily
 from testdash_models.models.types import utcnow
@@ -48,11 +48,15 @@ class Point:
 
 @dataclass
 class Series:
-    """The days of one server and run_tag, oldest first."""
+    """The days of one server and run_tag (or of all a server's run tags), oldest first."""
 
     server: str
     run_tag: str | None
     points: list[Point] = field(default_factory=list)
+    all_tags: bool = False  # the server's run tags added together (``group="server"``)
+
+
+GROUPS = ("server", "run_tag")
 
 
 def window_start(days: int, zone: ZoneInfo, now: datetime | None = None) -> datetime:
@@ -62,6 +66,11 @@ def window_start(days: int, zone: ZoneInfo, now: datetime | None = None) -> date
     return datetime.combine(first, time(), tzinfo=zone).astimezone(UTC)
 
 
+def default_group(server: str | None, run_tag: str | None) -> str:
+    """One series per server across its run tags, unless a server or run tag is chosen."""
+    return "run_tag" if server or run_tag else "server"
+
+
 def series(
     *,
     days: int,
@@ -69,15 +78,30 @@ def series(
     server: str | None = None,
     run_tag: str | None = None,
     branch: str | None = None,
+    group: str | None = None,
     now: datetime | None = None,
 ) -> list[Series]:
-    """Per server and run_tag, each day in ZONE with runs: one query over run roll-ups."""
-    stmt = (
-        select(RunRollup, Server.name)
-        .join(Server, Server.id == RunRollup.server_id)
-        .where(RunRollup.at >= window_start(days, zone, now))
-        .order_by(Server.name, RunRollup.run_tag, RunRollup.at)
-    )
+    """Per server and run_tag (GROUP ``run_tag``) or per server (``server``), each day in ZONE.
+
+    One query over run roll-ups, summed by day in SQL on PostgreSQL (a day's bucket is
+    ``timezone(zone, at)::date``) and in Python on SQLite, which has no time zones.
+    """
+    by_tag = (group or default_group(server, run_tag)) == "run_tag"
+    keys = (Server.name, RunRollup.run_tag) if by_tag else (Server.name,)
+    sums = [func.sum(getattr(RunRollup, name)) for name in COUNTS[1:]]
+    postgres = db.session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        day: Any = cast(func.timezone(zone.key, RunRollup.at), Date)
+        columns = (*keys, day, func.count(), *sums, func.sum(RunRollup.duration_sum))
+        stmt = select(*columns, func.max(RunRollup.total)).group_by(*keys, day)
+        stmt = stmt.order_by(*keys, day)
+    else:
+        day = RunRollup.at
+        columns = (*keys, day, literal(1), *(getattr(RunRollup, n) for n in COUNTS[1:]))
+        stmt = select(*columns, RunRollup.duration_sum, RunRollup.total)
+        stmt = stmt.order_by(*keys, day)
+    stmt = stmt.join(Server, Server.id == RunRollup.server_id)
+    stmt = stmt.where(RunRollup.at >= window_start(days, zone, now))
     if server:
         stmt = stmt.where(Server.name == server)
     if run_tag:
@@ -85,17 +109,22 @@ def series(
     if branch:
         stmt = stmt.where(RunRollup.branch == branch)
     out: dict[tuple[str, str | None], Series] = {}
-    for row, name in db.session.execute(stmt):
-        current = out.setdefault((name, row.run_tag), Series(name, row.run_tag))
-        day = row.at.astimezone(zone).date()
-        if not current.points or current.points[-1].day != day:
-            current.points.append(Point(day))
+    width = len(keys)
+    for row in db.session.execute(stmt):
+        name, tag = row[0], row[1] if by_tag else None
+        current = out.get((name, tag))
+        if current is None:
+            current = out[(name, tag)] = Series(name, tag, all_tags=not by_tag)
+        when, runs, *counts, duration, tests = row[width:]
+        when = when if postgres else when.astimezone(zone).date()
+        if not current.points or current.points[-1].day != when:
+            current.points.append(Point(when))
         point = current.points[-1]
-        point.runs += 1
-        for name_ in COUNTS[1:]:
-            setattr(point, name_, getattr(point, name_) + getattr(row, name_))
-        point.duration += row.duration_sum
-        point.tests = max(point.tests, row.total)
+        point.runs += runs
+        for name_, value in zip(COUNTS[1:], counts, strict=True):
+            setattr(point, name_, getattr(point, name_) + (value or 0))
+        point.duration += duration or 0.0
+        point.tests = max(point.tests, tests or 0)
     return list(out.values())
 
 

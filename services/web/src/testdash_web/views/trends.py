@@ -18,6 +18,7 @@ from testdash_web.templating import duration, percent
 
 bp = Blueprint("trends", __name__)
 MAX_DAYS = 400
+PAGE_SERIES = 50  # charts on one page; the API gives every series
 
 
 def days_arg(args: Mapping[str, str], default: int = 30) -> int:
@@ -48,12 +49,12 @@ def kind_arg(args: Mapping[str, str]) -> str:
 
 
 def series_args(args: Mapping[str, str]) -> dict[str, Any]:
-    """The trend filters from the query string."""
-    return {
-        "days": days_arg(args),
-        "zone": zone_arg(args),
-        **{name: text_arg(args, name) for name in ("server", "run_tag", "branch")},
-    }
+    """The trend filters from the query string, and how series are grouped."""
+    filters = {name: text_arg(args, name) for name in ("server", "run_tag", "branch")}
+    group = text_arg(args, "group") or trends.default_group(filters["server"], filters["run_tag"])
+    if group not in trends.GROUPS:
+        raise BadRequest(f"group must be one of {', '.join(trends.GROUPS)}")
+    return {"days": days_arg(args), "zone": zone_arg(args), "group": group, **filters}
 
 
 def charts(one: trends.Series) -> dict[str, Chart]:
@@ -87,11 +88,13 @@ def index() -> ResponseReturnValue:
     """Each server and run_tag, day by day: one query over run roll-ups."""
     params = series_args(request.args)
     found = trends.series(**params)
+    shown = found[:PAGE_SERIES]
     return render_template(
         "trends/index.html",
         params=params,
-        series=found,
-        charts=[charts(one) for one in found],
+        series=shown,
+        hidden=len(found) - len(shown),
+        charts=[charts(one) for one in shown],
         servers=[s.name for s in overview.all_servers()],
     )
 
