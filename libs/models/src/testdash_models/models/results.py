@@ -72,6 +72,14 @@ class Result(db.Model):  # type: ignore[name-defined,misc]
             postgresql_where=text("fingerprint IS NOT NULL"),
             sqlite_where=text("fingerprint IS NOT NULL"),
         ),
+        # The clusters of a period: a run's failures read from the index alone (PostgreSQL).
+        Index(
+            "ix_results_run_fingerprint",
+            "run_id",
+            postgresql_include=["fingerprint", "test_case_id", "id"],
+            postgresql_where=text("fingerprint IS NOT NULL"),
+            sqlite_where=text("fingerprint IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

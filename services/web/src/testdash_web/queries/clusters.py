@@ -42,7 +42,7 @@ def _figures() -> tuple[Any, ...]:
 def clusters(server: str | None, days: int, cursor: str | None, limit: int) -> Page[Any]:
     """Fingerprints of the period's failures, most failures first, with a sample: two queries."""
     since = utcnow() - timedelta(days=days)
-    failures = func.count(Result.id)
+    failures = func.count()  # count(*): ix_results_run_fingerprint answers from the index alone
     fingerprint: Any = Result.fingerprint
     stmt = (
         select(
