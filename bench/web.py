@@ -380,19 +380,19 @@ def prepare(args: argparse.Namespace, pg: Pg, env: dict[str, str]) -> float | No
             [args.engine, "--config", "production", "db", "upgrade"], env=env, check=True
         )
         top_up(pg.dsn(DBNAME))  # roll-ups a load by an older bench/webdata.py lacks
-        roll_up(args, env)
+        roll_up(args, env, pg.dsn(DBNAME))
         return None
     pg.recreate(DBNAME)
     subprocess.run([args.engine, "--config", "production", "db", "upgrade"], env=env, check=True)
     print(f"loading {args.shape.results:,} results into {DBNAME} ...", flush=True)
     seconds = load(pg.dsn(DBNAME), args.shape)
     print(f"loaded in {seconds:.0f}s", flush=True)
-    roll_up(args, env)
+    roll_up(args, env, pg.dsn(DBNAME))
     return seconds
 
 
-def roll_up(args: argparse.Namespace, env: dict[str, str]) -> None:
-    """The per-run and per-test daily roll-ups trends and rankings read, made by the engine.
+def roll_up(args: argparse.Namespace, env: dict[str, str], dsn: str) -> None:
+    """Roll-ups (trends, rankings) and failure fingerprints (clusters), made by the engine.
 
     ``testdash-engine rollup`` is what an upgraded installation runs once: it rolls up every
     run that has none (a no-op on a database it already rolled up).
@@ -400,6 +400,17 @@ def roll_up(args: argparse.Namespace, env: dict[str, str]) -> None:
     start = time.perf_counter()
     subprocess.run([args.engine, "--config", "production", "rollup"], env=env, check=True)
     print(f"roll-ups by the engine in {time.perf_counter() - start:.0f}s", flush=True)
+    # Failure fingerprints (the clusters pages), given as an upgraded installation gives them.
+    start = time.perf_counter()
+    backfill = [args.engine, "--config", "production", "fingerprint", "--backfill"]
+    out = subprocess.run(backfill, env=env, check=True, capture_output=True, text=True).stdout
+    print(f"fingerprints by the engine in {time.perf_counter() - start:.0f}s", flush=True)
+    if "filled 0 " not in out:  # the planner must see them, as autovacuum would let it
+        conn = psycopg2.connect(dsn)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("VACUUM ANALYZE results")
+        conn.close()
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
