@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Row, case, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from testdash_models.config import ConfigError
@@ -181,7 +181,7 @@ def impact(score: float, runs: int) -> float:
     return round(score * runs, 3)
 
 
-def figures(session: Session, run_ids: Sequence[int]) -> list[Row[Any]]:
+def figures(session: Session, run_ids: Sequence[int]) -> list[Any]:
     """Executions, failures, flips and retries per (test, series) in RUN_IDS, counted in SQL.
 
     Only tests with a failed or errored result (any attempt) in their series' runs
@@ -190,11 +190,12 @@ def figures(session: Session, run_ids: Sequence[int]) -> list[Row[Any]]:
     """
     ids = list(run_ids)
     failing = case((Result.status.in_(FAILING), 1), else_=0)
+    # Final, not skipped: an execution. Other rows (earlier attempts) only say a test failed.
+    counts = case(((Result.final.is_(True)) & (Result.status != "skipped"), 1), else_=0)
     retried = case((Result.flaky.is_(True) | (Result.attempt > 1), 1), else_=0)
     series = (Result.test_case_id, Run.server_id, Run.run_tag, Run.branch)
     failed = (
-        select(*series)
-        .join(Run, Run.id == Result.run_id)
+        select(Result.test_case_id)
         .where(Result.run_id.in_(ids), Result.status.in_(FAILING))
         .distinct()
         .cte("failed")
@@ -202,49 +203,45 @@ def figures(session: Session, run_ids: Sequence[int]) -> list[Row[Any]]:
     executions = (
         select(
             *series,
+            counts.label("counts"),
             failing.label("failing"),
-            (retried * (1 - failing)).label("retried"),
+            (retried * (1 - failing) * counts).label("retried"),
+            # Executions and other rows in partitions of their own: lag() sees executions only.
             func.lag(failing)
-            .over(partition_by=series, order_by=(Run.started_at.asc().nulls_first(), Run.id))
+            .over(
+                partition_by=(*series, counts),
+                order_by=(Run.started_at.asc().nulls_first(), Run.id),
+            )
             .label("previous"),
         )
         .join(Run, Run.id == Result.run_id)
-        .where(
-            Result.final.is_(True),
-            Result.status != "skipped",
-            Result.run_id.in_(ids),
-            Result.test_case_id.in_(select(failed.c.test_case_id)),
-        )
+        .where(Result.run_id.in_(ids), Result.test_case_id.in_(select(failed.c.test_case_id)))
         .subquery()
     )
     e = executions.c
-    flipped = case((e.previous.is_not(None) & (e.previous != e.failing), 1), else_=0)
+    flipped = case(
+        ((e.counts == 1) & e.previous.is_not(None) & (e.previous != e.failing), 1), else_=0
+    )
     counted = (
         select(
             e.test_case_id,
             e.server_id,
             e.run_tag,
             e.branch,
-            func.count().label("runs"),
-            func.sum(e.failing).label("failures"),
+            func.sum(e.counts).label("runs"),
+            func.sum(e.failing * e.counts).label("failures"),
             func.sum(flipped).label("flips"),
             func.sum(e.retried).label("retries"),
+            func.max(e.failing).label("failed"),  # any attempt failed in this series
         )
         .group_by(e.test_case_id, e.server_id, e.run_tag, e.branch)
         .subquery()
     )
     c = counted.c
-    # The pairs are joined to their series' failures once counted: the planner sizes
-    # a join on nullable run_tag and branch badly, so it is done on few rows.
-    stmt = (
-        select(counted)
-        .join(
-            failed,
-            (failed.c.test_case_id == c.test_case_id)
-            & (failed.c.server_id == c.server_id)
-            & c.run_tag.is_not_distinct_from(failed.c.run_tag)
-            & c.branch.is_not_distinct_from(failed.c.branch),
-        )
-        .where((c.failures > 0) | (c.retries > 0))
-    )
+    # No join back to the failures (with NULL-safe keys the planner could only nest loops,
+    # and a run of 763,000 tests without statistics yet made that quadratic): whether a
+    # test failed in a series is counted with the rest.
+    stmt = select(
+        c.test_case_id, c.server_id, c.run_tag, c.branch, c.runs, c.failures, c.flips, c.retries
+    ).where(c.failed > 0, (c.failures > 0) | (c.retries > 0))
     return list(session.execute(stmt).all())
