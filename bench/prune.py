@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from typing import Any
 import psycopg2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from web import DBNAME, OUT_DIR, Client, gunicorn, postgres  # noqa: E402
+from web import DBNAME, OUT_DIR, Client, gunicorn, percentiles, postgres  # noqa: E402
 
 TARGET = "bench_prune"
 TARGET_P95_MS = 150.0
@@ -85,14 +84,8 @@ def pick(dsn: str) -> tuple[list[str], int, int]:
 
 
 def figures(times: list[float]) -> dict[str, float]:
-    """p50, p95 and max of TIMES (ms)."""
-    times = sorted(times)
-    return {
-        "requests": len(times),
-        "p50_ms": statistics.median(times),
-        "p95_ms": times[min(len(times) - 1, round(0.95 * len(times)) - 1)],
-        "max_ms": times[-1],
-    }
+    """p50, p95 and max of TIMES (ms), and how many."""
+    return {"requests": len(times), **percentiles(times), "max_ms": max(times)}
 
 
 def read(port: int, pages: list[str], until: Any) -> tuple[dict[str, list[float]], int]:

@@ -240,11 +240,15 @@ def latency(port: int, paths: list[str], n: int) -> dict[str, float]:
         times.append((time.perf_counter() - start) * 1000)
         assert status == 200, (paths[i % len(paths)], status)
     client.close()
-    times.sort()
+    return {**percentiles(times), "bytes": size}
+
+
+def percentiles(times: list[float]) -> dict[str, float]:
+    """p50 and p95 (the nearest-rank 95th value) of TIMES in ms."""
+    times = sorted(times)
     return {
         "p50_ms": statistics.median(times),
         "p95_ms": times[min(len(times) - 1, round(0.95 * len(times)) - 1)],
-        "bytes": size,
     }
 
 

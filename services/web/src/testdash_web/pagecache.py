@@ -23,7 +23,6 @@ security headers, and serving one costs no session or token lookup.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -31,7 +30,7 @@ from dataclasses import dataclass
 
 from flask import Flask, Response, current_app, g, request, session
 from flask.typing import ResponseReturnValue
-from testdash_models.config import ConfigError
+from testdash_models.config import env_int
 
 NEVER = frozenset({"health.healthz", "health.readyz", "static", "api.quarantine_list"})
 NEVER_BLUEPRINTS = frozenset({"auth", "cluster", "curation", "downloads", "uploads"})
@@ -103,14 +102,11 @@ def init_app(app: Flask) -> None:
 
 
 def _setting(app: Flask, name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    value = app.config.get(name, raw if raw not in (None, "") else default)
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
-    app.config[name] = number
-    return number
+    """NAME from the app's config, else the environment, else DEFAULT (kept in the config)."""
+    if name not in app.config:
+        app.config[name] = env_int(name, default)
+    value: int = app.config[name]
+    return value
 
 
 def _cache() -> PageCache:

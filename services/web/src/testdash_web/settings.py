@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 from flask import Flask
-from testdash_models.config import ConfigError
+from testdash_models.config import env_int
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 # How many proxies in front of gunicorn set each X-Forwarded-* header (0: trust none).
@@ -16,11 +14,8 @@ DEFAULTS = {name: 0 for name in (*PROXY_FIX, "PROXY_FIX_X_PREFIX")} | {"INGEST_S
 def init_app(app: Flask) -> None:
     """Fill unset settings from the environment and wrap the app in ProxyFix when asked."""
     for name, default in DEFAULTS.items():
-        raw = os.environ.get(name)
-        try:
-            app.config.setdefault(name, int(raw) if raw else default)
-        except ValueError:
-            raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+        if name not in app.config:
+            app.config[name] = env_int(name, default)
     hops = {name: app.config[name] for name in (*PROXY_FIX, "PROXY_FIX_X_PREFIX")}
     if any(hops.values()):
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
