@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from flask import session
+from flask import request, session
+from prometheus_client import REGISTRY
 from testdash_models import db
 from testdash_models.config import ConfigError
 from testdash_web import pagecache
@@ -151,3 +152,55 @@ def test_an_answer_that_starts_a_session_is_not_kept(make_web, clock):
     web.add_url_rule("/touch", view_func=touch)
     assert "Set-Cookie" in web.test_client().get("/touch").headers
     assert web.extensions["testdash_pagecache"].entries == {}
+
+
+def test_repeats_are_served_in_front_of_flask_and_still_counted(make_web, clock):
+    web = make_web(PAGE_CACHE_SECONDS=60)
+    entered: list[str] = []
+    web.before_request(lambda: entered.append(request.path) and None)
+    client = web.test_client()
+    add(web, "alpha")
+
+    def answered(method: str) -> float:
+        labels = {"route": "/api/v1/servers", "method": method, "status": "200"}
+        return REGISTRY.get_sample_value("testdash_http_requests_total", labels) or 0.0
+
+    before = answered("GET"), answered("HEAD")
+    first = client.get("/api/v1/servers")
+    clock.now += 2
+    again = client.get("/api/v1/servers")
+    assert entered == ["/api/v1/servers"], "the repeat never reached Flask"
+    assert again.get_data() == first.get_data()
+    assert again.headers["Content-Length"] == str(len(first.get_data()))
+    assert again.headers["Age"] == "2"
+    assert again.headers["X-Frame-Options"] == "DENY"
+    head = client.head("/api/v1/servers")
+    client.head("/api/v1/servers")
+    assert head.get_data() == b"" and entered == ["/api/v1/servers"] * 2
+    assert head.headers["Content-Length"] == str(len(first.get_data()))
+    assert (answered("GET") - before[0], answered("HEAD") - before[1]) == (2, 2)
+
+
+def test_only_our_session_cookie_makes_a_reader_known(make_web, clock):
+    web = make_web(PAGE_CACHE_SECONDS=60)
+    client = web.test_client(use_cookies=False)  # the Cookie headers below as sent
+    add(web, "alpha")
+    assert names(client.get("/api/v1/servers")) == ["alpha"]
+    add(web, "beta")
+    other = {"Cookie": "theme=dark; _ga=GA1.2.3"}
+    assert names(client.get("/api/v1/servers", headers=other)) == ["alpha"]
+    ours = {"Cookie": f"theme=dark; {web.config['SESSION_COOKIE_NAME']}=anything"}
+    assert names(client.get("/api/v1/servers", headers=ours)) == ["alpha", "beta"]
+
+
+def test_behind_proxyfix_each_forwarded_host_and_scheme_has_its_own_answer(make_web, clock):
+    web = make_web(PAGE_CACHE_SECONDS=60, PROXY_FIX_X_PROTO=1, PROXY_FIX_X_HOST=1)
+    client = web.test_client()
+    for host, proto in (("a.example", "https"), ("b.example", "https"), ("a.example", "http")):
+        forwarded = {"X-Forwarded-Host": host, "X-Forwarded-Proto": proto}
+        assert client.get("/api/v1/servers", headers=forwarded).status_code == 200
+    assert sorted(web.extensions["testdash_pagecache"].entries) == [
+        "GET http://a.example/api/v1/servers?",
+        "GET https://a.example/api/v1/servers?",
+        "GET https://b.example/api/v1/servers?",
+    ]

@@ -16,9 +16,9 @@ def create_app(config_name: str | None = None, overrides: Mapping[str, Any] | No
     from testdash_web import api, headers, metrics, pagecache, settings, templating
     from testdash_web.views import analytics, health, ingest, overview, runs, search, tests
 
+    pagecache.init_app(app)  # before ProxyFix (settings) and the security headers
     settings.init_app(app)
     metrics.init_app(app)
-    pagecache.init_app(app)  # after metrics (a kept answer is counted), before auth
     headers.init_app(app)
     templating.init_app(app)
     app.register_blueprint(health.bp)

@@ -108,12 +108,20 @@ def _start() -> None:
 
 def _observe(response: Response) -> Response:
     route = request.url_rule.rule if request.url_rule is not None else UNMATCHED
-    method = request.method if request.method in METHODS else "other"
-    REQUESTS.labels(route, method, str(response.status_code)).inc()
     started = g.get("metrics_started")
-    if started is not None:
-        LATENCY.labels(route).observe(time.perf_counter() - started)
+    seconds = None if started is None else time.perf_counter() - started
+    count(route, request.method, response.status_code, seconds)
     return response
+
+
+def count(route: str, method: str, status: int, seconds: float | None) -> None:
+    """Count one answer of ROUTE (a URL rule template) and time it when SECONDS is known.
+
+    Flask's hooks call it, and so does the page cache for answers it serves without Flask.
+    """
+    REQUESTS.labels(route, method if method in METHODS else "other", str(status)).inc()
+    if seconds is not None:
+        LATENCY.labels(route).observe(seconds)
 
 
 def _finish(error: BaseException | None) -> None:
