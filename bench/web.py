@@ -492,6 +492,9 @@ def main(argv: list[str] | None = None) -> None:
                 samples.append(repetition(args, web, cached, servers, eps))
         if not args.keep:
             pg.drop(DBNAME)
+    if not samples:
+        print(f"--repeat 0: nothing measured; the database {DBNAME} is ready")
+        return
     result = {
         "started": started,
         "repeat": args.repeat,
