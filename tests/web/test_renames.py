@@ -150,3 +150,49 @@ def test_a_mute_does_not_spread_to_unrelated_tests(browse):
     assert muted_test_ids("ci", "main") == {case_id("steady")}
     items = browse.get("/api/v1/quarantine").get_json()["items"]
     assert [i["name"] for i in items] == ["steady"]
+
+
+def test_compare_follows_a_rename_instead_of_removing_and_adding_the_test(browse):
+    seed_rename()
+    run2, run3, run4 = db.session.scalars(
+        select(Run.id).where(Run.run_dir.in_(["run2", "run3", "run4"])).order_by(Run.id)
+    )
+    across = browse.get(f"/api/v1/runs/{run2}/compare/{run4}").get_json()
+    assert across["counts"]["new_tests"] == across["counts"]["removed_tests"] == 0
+    assert across["counts"]["new_failures"] == 1
+    (change,) = across["changes"]["new_failures"]
+    assert (change["name"], change["base_name"]) == ("new_name", "old_name")
+    assert (change["base_status"], change["head_status"]) == ("passed", "failed")
+    assert change["test_case_id"] == case_id("new_name")
+    assert change["base_test_case_id"] == case_id("old_name")
+    assert [c["name"] for c in across["changes"]["slower"]] == ["new_name"], "10 s then 20 s"
+    page = browse.get(f"/runs/{run2}/compare/{run4}").get_data(as_text=True)
+    assert "renamed from old_name" in page
+    after = browse.get(f"/api/v1/runs/{run3}/compare/{run4}").get_json()
+    assert after["changes"]["new_failures"][0]["base_name"] is None, "both runs use the new name"
+
+
+def test_compare_keeps_both_names_when_the_head_still_has_the_old_one(browse):
+    seed_rename()
+    ci = db.session.scalar(select(Run.server_id).where(Run.run_dir == "run0"))
+    base = db.session.scalar(select(Run.id).where(Run.run_dir == "run2"))
+    both = [result("old_name"), result("new_name"), result("steady")]
+    head = add_run(ci, "run5", NOW, both, run_tag="nightly", branch="main")
+    db.session.commit()
+    body = browse.get(f"/api/v1/runs/{base}/compare/{head}").get_json()
+    assert [c["name"] for c in body["changes"]["new_tests"]] == ["new_name"]
+    assert body["counts"]["removed_tests"] == 0
+
+
+def test_compare_follows_a_chain_of_renames(browse):
+    ci = add_server("ci")
+    base = add_run(ci, "r0", NOW - 2 * DAY, [result("a", "failed")])
+    head = add_run(ci, "r1", NOW, [result("c")])
+    add_run(ci, "rb", NOW - DAY, [result("b")])
+    alias("a", "b", NOW - DAY)
+    alias("b", "c", NOW - DAY / 2)
+    db.session.commit()
+    body = browse.get(f"/api/v1/runs/{base}/compare/{head}").get_json()
+    (fixed,) = body["changes"]["fixed"]
+    assert (fixed["name"], fixed["base_name"]) == ("c", "a")
+    assert body["counts"]["new_tests"] == body["counts"]["removed_tests"] == 0

@@ -227,6 +227,8 @@ CHANGE = (
     Field("base_duration", "num", True),
     Field("head_duration", "num", True),
     text("message"),
+    Field("base_test_case_id", "int", True),
+    Field("base_name", "str", True),
 )
 CLUSTER = (
     Field("fingerprint", "int"),

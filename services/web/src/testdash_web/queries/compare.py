@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import abort
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, literal, or_, select
 from sqlalchemy.orm import aliased
 from testdash_models import db
-from testdash_models.models import Result, Run, Server, TestCase
+from testdash_models.identity import MAX_CHAIN
+from testdash_models.models import Result, Run, Server, TestAlias, TestCase
 
 from testdash_web.analysis import settings
 from testdash_web.queries.quarantine import muted_ids, muted_test_ids
@@ -44,11 +45,20 @@ class Change:
     head_duration: float | None
     message: str | None = None
     test: TestCase | None = None
+    base_test_case_id: int | None = None  # the test's id in the base run, renamed since
+    base_test: TestCase | None = None
 
     @property
     def name(self) -> str:
         """The test's name (its id when the catalogue has no row)."""
         return self.test.name if self.test else str(self.test_case_id)
+
+    @property
+    def base_name(self) -> str | None:
+        """The test's name in the base run when it was renamed since."""
+        if self.base_test_case_id is None:
+            return None
+        return self.base_test.name if self.base_test else str(self.base_test_case_id)
 
     @property
     def classname(self) -> str | None:
@@ -147,8 +157,43 @@ def _finals(run_id: int) -> dict[int, Any]:
     return {row.test_case_id: row for row in rows}
 
 
+def _renamed(base_id: int, gone: set[int], appeared: set[int]) -> dict[int, int]:
+    """Tests of the base only (GONE) renamed, through any chain of aliases, into APPEARED ones.
+
+    One query: the aliases starting at the base run's tests, followed recursively.
+    """
+    finals = select(Result.test_case_id).where(Result.run_id == base_id, Result.final.is_(True))
+    chain = (
+        select(
+            TestAlias.old_id.label("start"),
+            TestAlias.new_id.label("current"),
+            literal(1).label("depth"),
+        )
+        .where(TestAlias.old_id.in_(finals))
+        .cte("chain", recursive=True)
+    )
+    step = aliased(TestAlias)
+    chain = chain.union_all(
+        select(chain.c.start, step.new_id, chain.c.depth + 1)
+        .join(step, step.old_id == chain.c.current)
+        .where(chain.c.depth < MAX_CHAIN)
+    )
+    found: dict[int, int] = {}
+    taken: set[int] = set()
+    rows = db.session.execute(select(chain.c.start, chain.c.current).order_by(chain.c.start))
+    for start, current in rows:
+        if start in gone and current in appeared and start not in found and current not in taken:
+            found[start] = current
+            taken.add(current)
+    return found
+
+
 def compare(base_id: int, head_id: int) -> Comparison:
-    """BASE_ID against HEAD_ID: six queries (two runs, two result sets, mutes, names shown)."""
+    """BASE_ID against HEAD_ID: seven queries (runs, result sets, renames, mutes, names shown).
+
+    A test of the base renamed since (``testdash-engine alias``) is compared under its new
+    name when the head has only the new name.
+    """
     if base_id == head_id:
         abort(400, description="compare two different runs")
     base, head = get_run(base_id), get_run(head_id)
@@ -156,10 +201,17 @@ def compare(base_id: int, head_id: int) -> Comparison:
     out = Comparison(base, head, slower_factor=analysis.slower_factor)
     out.slower_seconds = analysis.slower_seconds
     old, new = _finals(base_id), _finals(head_id)
+    was_named = {
+        now: was
+        for was, now in _renamed(base_id, old.keys() - new.keys(), new.keys() - old.keys()).items()
+    }
+    for now, was in was_named.items():
+        old[now] = old.pop(was)
     muted = muted_test_ids(*muted_at(head))
     lists: dict[str, list[Change]] = {name: [] for name in CATEGORIES}
     for key in old.keys() | new.keys():
         change = _change(key, old.get(key), new.get(key))
+        change.base_test_case_id = was_named.get(key)
         found = _categories(change, analysis.slower_factor, analysis.slower_seconds, key in muted)
         for name in found:
             lists[name].append(change)
@@ -169,10 +221,13 @@ def compare(base_id: int, head_id: int) -> Comparison:
         out.changes[name] = changes[:SHOWN] if name == "slower" else _sorted(changes)[:SHOWN]
     # Asked even when nothing changed: the page's query count stays the same whatever the data.
     shown = {c.test_case_id for changes in out.changes.values() for c in changes}
+    shown |= {was_named[key] for key in shown if key in was_named}
     names = {t.id: t for t in db.session.scalars(select(TestCase).where(TestCase.id.in_(shown)))}
     for name, changes in out.changes.items():
         for c in changes:
             c.test = names.get(c.test_case_id)
+            if c.base_test_case_id is not None:
+                c.base_test = names.get(c.base_test_case_id)
         if name != "slower":
             changes.sort(key=lambda c: (c.name, c.test_case_id))
     return out
