@@ -22,7 +22,7 @@ from typing import Any
 from testdash_engine.detect import DTD_REFUSED
 from testdash_engine.formats import junit_case
 from testdash_engine.formats.junit_case import Case, Outcome, new_result
-from testdash_engine.formats.junit_values import parse_time, parse_timestamp
+from testdash_engine.formats.junit_values import TIMES, parse_timestamp, remember_time
 from testdash_engine.formats.xmlstream import stream
 from testdash_engine.model import (
     CaseResult,
@@ -33,9 +33,6 @@ from testdash_engine.model import (
     Status,
 )
 from testdash_engine.textcap import CappedText, cap_str
-
-_INF = float("inf")
-
 
 _RESULTS: dict[str, tuple[Status, bool | None]] = {
     "failure": ("failed", None),
@@ -110,25 +107,34 @@ class _Target:
         case = self.case
         if case is None:
             case = self.case = self._new_case(self.case_attrib)
+        # The captures are set here, not in a helper: a call costs as much as its lines.
         if tag == "system-out" or tag == "system-err":
-            self._capture_output(tag, depth)
-            return
-        known = _RESULTS.get(tag)
-        if known is not None and self.outcome is None:
-            outcome = Outcome(known[0], attrib, self.limits, known[1])
-            case.outcomes.append(outcome)
-            self.outcome = outcome
-            self.outcome_depth = depth
-            if known[1] is None:
-                self._capture(outcome.trace, depth)  # failure text is the trace
-        elif tag == "stackTrace" and self.outcome is not None:
-            self._capture(self.outcome.trace, depth)
+            self.cap = self._output(tag)
+        else:
+            known = _RESULTS.get(tag)
+            if known is not None and self.outcome is None:
+                outcome = Outcome(known[0], attrib, self.limits, known[1])
+                case.outcomes.append(outcome)
+                self.outcome = outcome
+                self.outcome_depth = depth
+                if known[1] is not None:
+                    return
+                self.cap = outcome.trace  # failure text is the trace
+            elif tag == "stackTrace" and self.outcome is not None:
+                self.cap = self.outcome.trace
+            else:
+                return
+        self.cap_depth = depth
+        self.mark = len(self.pieces)
 
     def _new_case(self, attrib: Any) -> Case:
         _, path, cut, started = self.suites[-1]
         stamp = attrib.get("timestamp")
         if stamp:
-            started = self._timestamp(stamp) or started
+            try:
+                started = self.stamps[stamp] or started
+            except KeyError:
+                started = self._timestamp(stamp) or started
         return Case(path, cut, attrib, started)
 
     def _timestamp(self, stamp: str) -> datetime | None:
@@ -141,19 +147,15 @@ class _Target:
             parsed = self.stamps[stamp] = parse_timestamp(stamp, self.ctx.default_tz)
             return parsed
 
-    def _capture_output(self, tag: str, depth: int) -> None:
+    def _output(self, tag: str) -> CappedText:
+        """The ``system-out``/``system-err`` of the current attempt, made on first use."""
         holder: Any = self.outcome if self.outcome is not None else self.case
         name = "stdout" if tag == "system-out" else "stderr"
-        capped = getattr(holder, name)
+        capped: CappedText | None = getattr(holder, name)
         if capped is None:
             capped = CappedText(self.limits.output)
             setattr(holder, name, capped)
-        self._capture(capped, depth)
-
-    def _capture(self, capped: CappedText, depth: int) -> None:
-        self.cap = capped
-        self.cap_depth = depth
-        self.mark = len(self.pieces)
+        return capped
 
     def _take_text(self) -> None:
         """Add the text pieces since ``mark`` to the element being captured."""
@@ -184,7 +186,11 @@ class _Target:
                 self.ended.append(self.case)
                 self.case = None
         elif depth == self.cap_depth:
-            self._take_text()
+            pieces = self.pieces  # _take_text inlined: once per captured element
+            mark = self.mark
+            if len(pieces) > mark and self.cap is not None:
+                self.cap.add(pieces[mark] if len(pieces) == mark + 1 else "".join(pieces[mark:]))
+            self.mark = len(pieces)
             self.cap = None
             self.cap_depth = -1
             if depth == self.outcome_depth:
@@ -216,6 +222,7 @@ class _Target:
         limits = self.limits
         cap = limits.name
         stamps = self.stamps
+        times = TIMES
         _, path, cut, suite_started = self.suites[-1]
         last_stamp, last_started = None, suite_started  # cases mostly repeat one timestamp
         for attrib in ended:
@@ -245,12 +252,9 @@ class _Target:
             else:
                 started = suite_started
             time = attrib.get("time")
-            try:
-                duration = float(time) if time else None
-            except ValueError:
-                duration = None
-            if duration is None or not 0 <= duration < _INF:
-                duration = parse_time(time)
+            duration = times.get(time)
+            if duration is None:  # not seen lately, or not a time
+                duration = remember_time(time)
             out.append(new_result(CaseResult, (
                 path, classname, name, "passed", 1, True, False, duration,
                 None, None, None, None, None, cut, started,

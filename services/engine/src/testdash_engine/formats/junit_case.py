@@ -121,18 +121,52 @@ def _status_from_attributes(attrib: Any) -> Status:
     return "passed"
 
 
-def results(case: Case, limits: Limits) -> Iterator[CaseResult]:
-    """Yield the attempts of a finished testcase, the final one last."""
+def results(case: Case, limits: Limits) -> list[CaseResult]:
+    """The attempts of a finished testcase, the final one last."""
+    outcomes = case.outcomes
+    if len(outcomes) != 1 or outcomes[0].rerun is not None:
+        return list(_attempts(case, limits))
+    # One result element (a failure or a skip): the usual testcase with children, made
+    # without the generator, the lists and the calls that retries need.
+    attrib = case.attrib
+    cap = limits.name
+    classname = attrib.get("classname") or ""
+    name = attrib.get("name") or ""
+    ident_cut = case.suite_cut
+    if len(classname) > cap or len(name) > cap:
+        classname, class_cut = cap_str(classname, cap)
+        name, name_cut = cap_str(name, cap)
+        ident_cut += class_cut + name_cut
+    lead = outcomes[0]
+    trace, cut = _text(lead.trace) if lead.trace.total else (None, 0)
+    message = lead.message
+    if message is None and trace is not None:
+        message = trace.strip().split("\n", 1)[0]
+    if message is not None and len(message) > limits.message:
+        message, message_cut = cap_str(message, limits.message)
+        cut += message_cut
+    kind = lead.type
+    if kind is not None and len(kind) > cap:
+        kind, type_cut = cap_str(kind, cap)
+        cut += type_cut
+    stdout, out_cut = _text(case.stdout) if case.stdout is not None else (None, 0)
+    stderr, err_cut = _text(case.stderr) if case.stderr is not None else (None, 0)
+    return [new_result(CaseResult, (
+        case.suite, classname, name, lead.status, 1, True, False,
+        parse_time(attrib.get("time")), message, kind, trace, stdout, stderr,
+        ident_cut + cut + out_cut + err_cut, case.started_at,
+    ))]  # fmt: skip
+
+
+def _attempts(case: Case, limits: Limits) -> Iterator[CaseResult]:
+    """Yield the attempts of a testcase with retries (or none or several result elements)."""
     attrib = case.attrib
     classname, class_cut = cap_str(attrib.get("classname") or "", limits.name)
     name, name_cut = cap_str(attrib.get("name") or "", limits.name)
     ident_cut = class_cut + name_cut + case.suite_cut
     outcomes = case.outcomes
-    if len(outcomes) == 1 and outcomes[0].rerun is None:
-        plain, retries = outcomes, []
-    else:
-        plain = [o for o in outcomes if o.rerun is None]
-        retries = [o for o in outcomes if o.rerun is not None]
+    plain = [o for o in outcomes if o.rerun is None]
+    retries = [o for o in outcomes if o.rerun is not None]
     if plain:
         status, message, kind, trace, cut = _describe(plain, limits)
     else:

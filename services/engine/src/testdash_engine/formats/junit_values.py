@@ -40,6 +40,20 @@ def parse_time(value: str | None) -> float | None:
     return seconds
 
 
+# parse_time of the times seen lately, shared by all files: producers write few distinct
+# ones (Surefire, Gradle and pytest write milliseconds) and a lookup costs less than float().
+# A pure function's results, so sharing is safe; cleared when full, so it stays small.
+TIMES: dict[str | None, float | None] = {}
+
+
+def remember_time(value: str | None) -> float | None:
+    """``parse_time(value)``, kept in ``TIMES`` for the next case with the same ``time``."""
+    if len(TIMES) >= 4096:
+        TIMES.clear()
+    seconds = TIMES[value] = parse_time(value)
+    return seconds
+
+
 def parse_timestamp(value: str | None, default_tz: tzinfo) -> datetime | None:
     """Aware datetime from an ISO 8601 timestamp, in the offset it states (``model.zoned``).
 
