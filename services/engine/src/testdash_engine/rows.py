@@ -205,13 +205,27 @@ def describe(stream: object) -> tuple[str | None, str | None, str | None]:
     )
 
 
+# Durations repeat (reports round them to milliseconds): their COPY text and digest share.
+_SECONDS: dict[float, tuple[str, int]] = {}
+SECONDS_CACHE = 65_536
+
+
+def _seconds(duration: float) -> tuple[str, int]:
+    """A duration's COPY text and its share of the digest (mix_values), remembered."""
+    millis = int(duration * 1000.0) if 0.0 <= duration < 1e12 else 0  # NaN, infinities: 0
+    if len(_SECONDS) >= SECONDS_CACHE:  # bounded: unique durations only cost a repr
+        _SECONDS.clear()
+    found = _SECONDS[duration] = (repr(duration), millis)
+    return found
+
+
 @functools.lru_cache(maxsize=1024)
 def _iso(when: datetime) -> str:
     """Timestamps repeat across a file's cases: format each once."""
     return when.isoformat()
 
 
-def _text(value: str | None) -> str:
+def copy_text(value: str | None) -> str:
     """COPY text format; chained replace runs in C, str.translate with a dict does not."""
     if value is None:
         return _NULL
@@ -232,8 +246,8 @@ def format_line(
 ) -> str:
     """One result as a line of ``COPY results FROM STDIN`` (text format), PREFIX = run and file.
 
-    Also folds the result into the file's digest and key set (FileCounts.note_key, inlined:
-    this runs once per result).
+    Also folds the result into the file's digest and key set (FileCounts.note_key and
+    mix_values, inlined: this runs once per result).
     """
     suite, classname, name, status, attempt, final, flaky, duration = case[:8]
     identity = (suite, classname, name)
@@ -243,7 +257,18 @@ def format_line(
     if key not in known.committed and key not in known.pending:
         new_cases[key] = identity
     message = case.message
-    counts.digest += mix_values(key, status, attempt, duration, message)
+    value = key ^ _STATUS[status] ^ (attempt << 48)
+    if duration is None:
+        seconds = _NULL
+    else:
+        known_seconds = _SECONDS.get(duration)
+        if known_seconds is None or not duration:  # 0.0 == -0.0, but their reprs differ
+            known_seconds = _seconds(duration)
+        seconds, millis = known_seconds
+        value ^= millis
+    if message:
+        value ^= zlib.crc32(message.encode("utf-8", "replace")) << 16
+    counts.digest += value * _MIX & _MASK  # the digest is kept modulo 2**64 (signed)
     keys = counts.keys
     if keys is not None:
         if final and key in keys:
@@ -252,25 +277,27 @@ def format_line(
         if not ordinal & 0xFFF and len(keys) > RUN_KEYS:
             counts.keys = None
     started = case.started_at
-    head = (
-        f"{prefix}{key}\t{ordinal}\t{status}\t{attempt}\t{'t' if final else 'f'}\t"
-        f"{'t' if flaky else 'f'}\t{_NULL if duration is None else repr(duration)}\t"
-        f"{_NULL if started is None else _iso(started)}\t"
-    )
-    type_, trace, stdout, stderr = case.type, case.trace, case.stdout, case.stderr
-    if status == "passed" and message is trace is stdout is stderr is type_ is None:
-        return f"{head}{_NO_TEXT}{case.truncated}\t\\N\n"  # most results: no text at all
+    when = _NULL if started is None else _iso(started)
+    type_, trace, stdout, stderr = case[9:13]
+    if message is trace is stdout is stderr is type_ is None and status == "passed":
+        # Most results: no text at all.
+        return (
+            f"{prefix}{key}\t{ordinal}\tpassed\t{attempt}\t{'t' if final else 'f'}\t"
+            f"{'t' if flaky else 'f'}\t{seconds}\t{when}\t{_NO_TEXT}{case.truncated}\t\\N\n"
+        )
     fingerprint = failure_fingerprint(status, type_, message)
     return (
-        f"{head}{_text(message)}\t{_text(None if type_ is None else type_[:512])}\t"
-        f"{_text(trace)}\t{_text(stdout)}\t{_text(stderr)}\t{case.truncated}\t"
+        f"{prefix}{key}\t{ordinal}\t{status}\t{attempt}\t{'t' if final else 'f'}\t"
+        f"{'t' if flaky else 'f'}\t{seconds}\t{when}\t"
+        f"{copy_text(message)}\t{copy_text(None if type_ is None else type_[:512])}\t"
+        f"{copy_text(trace)}\t{copy_text(stdout)}\t{copy_text(stderr)}\t{case.truncated}\t"
         f"{_NULL if fingerprint is None else fingerprint}\n"
     )
 
 
 _NO_TEXT = "\t".join([_NULL] * 5) + "\t"
-# format_line unpacks the first eight fields by position.
-assert CaseResult._fields[:8] == (
+# format_line reads the first thirteen fields by position.
+assert CaseResult._fields[:13] == (
     "suite",
     "classname",
     "name",
@@ -279,4 +306,9 @@ assert CaseResult._fields[:8] == (
     "final",
     "flaky",
     "duration",
+    "message",
+    "type",
+    "trace",
+    "stdout",
+    "stderr",
 )
