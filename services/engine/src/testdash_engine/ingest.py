@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import gc
 import hashlib
 import logging
 import os
@@ -165,6 +167,7 @@ class Ingestor:
         spool while the server's own engine may be queueing runs of the real volume.
         """
         self.root = root
+        freeze_startup()
         self.stats.expired = persist.expire_queue(self.session)
         self.session.commit()
         try:
@@ -382,6 +385,16 @@ class Waiting:
 
 class ItemError(Exception):
     """A queue item that cannot be worked on (its directory is gone)."""
+
+
+@functools.cache  # once per process
+def freeze_startup() -> None:
+    """Hide what start-up made (modules, the app: some 80,000 objects) from the collector.
+
+    They live as long as the process anyway; the collections that results trigger then
+    skip them, and so does the one at exit (0.15-0.2 s of every ``run`` here before).
+    """
+    gc.freeze()
 
 
 def sha256_file(path: str) -> str:

@@ -4,17 +4,20 @@ Results exist only for accepted files (a rejected or duplicate file's are delete
 these queries read ``results`` by run alone, without joining ``files``.
 
 - ``run_rollups``: one row per run (its final counts and summed test durations),
-  replaced whole each time the run settles.
+  replaced whole each time the run settles; one INSERT ... SELECT for any number of
+  runs (``rollup --all`` writes 200 per statement).
 - ``test_daily``: per server, UTC day and test, the final results' executions,
   failures, flaky passes and durations. A run settling for the first time adds its
   own results to its day (one grouped read of that run, an upsert); a run settling
   again (a changed or late file) has its day recomputed whole from the results of
   every run of that server and day, so its contribution is replaced, never doubled.
+  On PostgreSQL the batch writer rebuilds each day whole instead, once the ingest has
+  moved on to runs of other days (while files still parse), and the rest at its end.
 
 - ``flaky_series`` / ``flaky_tests``: per series (server + run_tag + branch), its
   window counted with the flaky settings (``testdash_models.flaky``) and the tests
   found flaky there, recounted whole from the window's results when a run of the
-  series settles (on PostgreSQL once per ingest, with the days). ``prune`` leaves them
+  series settles (on PostgreSQL once, at the end of an ingest). ``prune`` leaves them
   as they are; a series' next recount sees only the results still stored.
 
 A day holding a run whose results were pruned is sealed: recomputing it would
@@ -33,6 +36,7 @@ from sqlalchemy import (
     Date,
     Integer,
     Select,
+    bindparam,
     case,
     delete,
     func,
@@ -42,7 +46,10 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 from testdash_models import flaky
 from testdash_models.config import ConfigError
 from testdash_models.flaky import FlakyConfig
@@ -77,36 +84,108 @@ def _day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def _duration_sum(session: Session, run_id: int) -> float:
-    stmt = select(func.coalesce(func.sum(Result.duration), 0.0)).where(
-        Result.run_id == run_id, Result.final.is_(True)
+ROLLUP_COUNTS = ("total", "passed", "failed", "errors", "skipped", "flaky")
+
+
+def _roll_up_set(session: Session, run_ids: Iterable[int]) -> tuple[int, set[tuple[int, date]]]:
+    """Replace the rows of RUN_IDS in one statement; how many runs and which buckets they fill.
+
+    A pruned run keeps its row (its results are gone: the figures it had are the ones to
+    keep). A run that moved to another day (a new manifest) has its old day recomputed here.
+    """
+    ids = sorted(set(run_ids))
+    if not ids:
+        return 0, set()
+    rows = session.execute(_ROLLED, {"ids": ids}).all()
+    live: list[int] = []
+    buckets: set[tuple[int, date]] = set()
+    moved_days: set[tuple[int, date]] = set()
+    moved_series: set[int] = set()
+    for row in rows:
+        if row.pruned_at is not None:
+            continue
+        live.append(row.id)
+        day = utc_day(row.at)
+        buckets.add((row.server_id, day))
+        if row.was_at is not None and utc_day(row.was_at) != day:
+            moved_days.add((row.server_id, utc_day(row.was_at)))
+        if row.was_server is not None and (row.was_tag, row.was_branch) != (
+            row.run_tag,
+            row.branch,
+        ):
+            # Its old series' count is stale (the web recounts it until ``rollup`` or
+            # its next run does).
+            moved_series.add(flaky.series_id(row.was_server, row.was_tag, row.was_branch))
+    if not live:
+        return 0, set()
+    upsert = _upsert_rollups(session.get_bind().dialect.name)
+    # Core, not the ORM: the ORM would take the parameters for rows to insert.
+    session.connection().execute(upsert, {"ids": live, "now": utcnow()})
+    for server_id, day in sorted(moved_days):
+        _recompute_day(session, server_id, day)  # its old day must forget it
+    if moved_series:
+        session.execute(
+            update(FlakySeries).where(FlakySeries.id.in_(sorted(moved_series))).values(settings="")
+        )
+    return len(live), buckets
+
+
+_MOMENT = func.coalesce(Run.started_at, Run.created_at)
+# Built once: the ingest rolls up every batch's runs, and building costs more than running.
+_RUN_IDS: BindParameter[int] = bindparam("ids", expanding=True)
+_ROLLED = (
+    select(
+        Run.id,
+        Run.server_id,
+        Run.run_tag,
+        Run.branch,
+        _MOMENT.label("at"),
+        RunRollup.server_id.label("was_server"),
+        RunRollup.run_tag.label("was_tag"),
+        RunRollup.branch.label("was_branch"),
+        RunRollup.at.label("was_at"),
+        RunRollup.pruned_at,
     )
-    return float(session.scalar(stmt) or 0.0)
+    .outerjoin(RunRollup, RunRollup.run_id == Run.id)
+    .where(Run.id.in_(_RUN_IDS))
+)
+_UPSERTS: dict[str, Any] = {}
 
 
-def _roll_up_run(session: Session, run: Run) -> tuple[int, date] | None:
-    """Replace RUN's row; the (server, day) buckets it touched, or None when it was pruned."""
-    row = session.get(RunRollup, run.id)
-    if row is not None and row.pruned_at is not None:
-        return None  # its results are gone: the figures it had are the ones to keep
-    at = run_moment(run)
-    if row is None:
-        row = RunRollup(run_id=run.id)
-        session.add(row)
-    elif row.at is not None and utc_day(row.at) != utc_day(at):
-        # The run moved to another day (a new manifest): its old day must forget it.
-        _recompute_day(session, run.server_id, utc_day(row.at))
-    if row.server_id is not None and (row.run_tag, row.branch) != (run.run_tag, run.branch):
-        # It moved to another series too: that one's count is stale (the web recounts it
-        # until ``rollup`` or its next run does).
-        old = flaky.series_id(row.server_id, row.run_tag, row.branch)
-        session.execute(update(FlakySeries).where(FlakySeries.id == old).values(settings=""))
-    row.server_id, row.run_tag, row.branch, row.at = run.server_id, run.run_tag, run.branch, at
-    for name in ("total", "passed", "failed", "errors", "skipped", "flaky"):
-        setattr(row, name, getattr(run, name))
-    row.duration_sum = _duration_sum(session, run.id)
-    row.rolled_at = utcnow()
-    return run.server_id, utc_day(at)
+def _upsert_rollups(dialect: str) -> Any:
+    """INSERT ... SELECT of the runs' rows from ``runs`` and their final results' durations."""
+    if dialect in _UPSERTS:
+        return _UPSERTS[dialect]
+    durations = (
+        select(Result.run_id, func.sum(Result.duration).label("total"))
+        .where(Result.run_id.in_(_RUN_IDS), Result.final.is_(True))
+        .group_by(Result.run_id)
+        .subquery()
+    )
+    columns = ["run_id", "server_id", "run_tag", "branch", "at", *ROLLUP_COUNTS]
+    source = (
+        select(
+            Run.id,
+            Run.server_id,
+            Run.run_tag,
+            Run.branch,
+            _MOMENT,
+            *(getattr(Run, name) for name in ROLLUP_COUNTS),
+            func.coalesce(durations.c.total, 0.0),
+            bindparam("now", type_=RunRollup.rolled_at.type),
+        )
+        .outerjoin(durations, durations.c.run_id == Run.id)
+        .where(Run.id.in_(_RUN_IDS))
+    )
+    columns += ["duration_sum", "rolled_at"]
+    stmt = (pg_insert if dialect == "postgresql" else sqlite_insert)(RunRollup)
+    stmt = stmt.from_select(columns, source)
+    upsert = _UPSERTS[dialect] = stmt.on_conflict_do_update(
+        index_elements=["run_id"],
+        set_={name: stmt.excluded[name] for name in columns[1:]},
+        where=RunRollup.pruned_at.is_(None),
+    )
+    return upsert
 
 
 def _bucket_runs(server_id: int, day: date) -> Select[Any]:
@@ -160,16 +239,7 @@ def _recompute_day(session: Session, server_id: int, day: date) -> bool:
 
 def roll_up_runs(session: Session, run_ids: Iterable[int]) -> int:
     """Recompute the roll-ups of RUN_IDS (each day once) and commit; how many runs were rolled."""
-    buckets: set[tuple[int, date]] = set()
-    rolled = 0
-    for run_id in run_ids:
-        run = session.get(Run, run_id)
-        if run is None:
-            continue
-        bucket = _roll_up_run(session, run)
-        if bucket is not None:
-            buckets.add(bucket)
-            rolled += 1
+    rolled, buckets = _roll_up_set(session, run_ids)
     for server_id, day in sorted(buckets):
         _recompute_day(session, server_id, day)
     session.commit()
@@ -210,11 +280,9 @@ def update_rollups(
         return
     series = (run.server_id, run.run_tag, run.branch)
     if days is not None:
-        # The batch writer: the run's row now, its day's tests once per ingest
-        # (recompute_days): a busy day's runs would otherwise each rewrite all its tests.
-        bucket = _roll_up_run(session, run)
-        if bucket is not None:
-            days.add(bucket)
+        # The caller rebuilds the day's tests later, once for all its runs (rebuild_days):
+        # a busy day's runs would otherwise each rewrite all its tests.
+        days |= _roll_up_set(session, [run_id])[1]
         session.commit()
         return
     rolled = session.get(RunRollup, run_id)
@@ -224,10 +292,7 @@ def update_rollups(
         if was != series:
             roll_up_series(session, [was], flaky_config())
     else:
-        bucket = _roll_up_run(session, run)
-        if bucket is not None:
-            session.flush()
-            server_id, day = bucket
+        for server_id, day in _roll_up_set(session, [run_id])[1]:
             session.execute(text(_ADD_RUN), {"server": server_id, "day": day, "run": run_id})
         session.commit()
     roll_up_series(session, [series], flaky_config())
@@ -253,9 +318,21 @@ def recompute_days(
     The flaky tests of every series with a run in those days are recounted too, with
     CONFIG (read from the current app when not given).
     """
+    rebuild_days(session, days)
+    recount_series_of(session, days, config)
+
+
+def rebuild_days(session: Session, days: Iterable[tuple[int, date]]) -> None:
+    """Rebuild the per-test roll-ups of these (server, day) buckets and commit."""
     for server_id, day in sorted(days):
         _recompute_day(session, server_id, day)
     session.commit()
+
+
+def recount_series_of(
+    session: Session, days: set[tuple[int, date]], config: FlakyConfig | None = None
+) -> None:
+    """Recount the flaky tests of every series with a run in DAYS (each committed)."""
     touched: set[Series] = set()
     for server_id, day in days:
         stmt = select(Run.server_id, Run.run_tag, Run.branch).where(
@@ -263,6 +340,13 @@ def recompute_days(
         )
         touched.update((row.server_id, row.run_tag, row.branch) for row in session.execute(stmt))
     roll_up_series(session, sorted(touched, key=str), config or flaky_config())
+
+
+def roll_up_settled(session: Session, run_ids: list[int]) -> set[tuple[int, date]]:
+    """The run rows of settled RUN_IDS, committed; the (server, day) buckets to rebuild."""
+    buckets = _roll_up_set(session, run_ids)[1]
+    session.commit()
+    return buckets
 
 
 def flaky_config() -> FlakyConfig:
