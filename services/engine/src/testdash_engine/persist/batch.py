@@ -28,7 +28,6 @@ from testdash_models.models.types import utcnow
 from testdash_engine.discover import FileStat
 from testdash_engine.model import CaseResult, ParseError, ParseIssue, Rejection
 from testdash_engine.persist.results import (
-    MOVE_TOTALS,
     RESULT_COLUMNS,
     DatabaseGone,
     FileOutcome,
@@ -36,6 +35,7 @@ from testdash_engine.persist.results import (
     old_counts,
     status_moves,
     totals_params,
+    totals_sql,
 )
 from testdash_engine.persist.rollups import (
     flaky_config,
@@ -482,8 +482,9 @@ class BatchWriter:
             accepted, rejected = status_moves(item.was, item.status)
             files[0] += accepted
             files[1] += rejected
+        sql, constants = totals_sql()
         for run_id, (new, old, (accepted, rejected)) in runs.items():
-            cursor.execute(MOVE_TOTALS, totals_params(run_id, old, new, accepted, rejected))
+            cursor.execute(sql, constants | totals_params(run_id, old, new, accepted, rejected))
 
     def _upsert_cases(self, cursor: Any, new_cases: dict[int, tuple[str, str, str]]) -> None:
         if new_cases:

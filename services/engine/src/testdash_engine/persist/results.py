@@ -7,13 +7,28 @@ PostgreSQL batches whole files instead (``persist/batch.py``).
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
-from sqlalchemy import Update, case, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Integer,
+    String,
+    Update,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import psycopg2
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from testdash_models.models import File, Result, Run, TestCase
@@ -106,7 +121,7 @@ def store_file(
     row.reason = row.reason_line = None
     row.sha256, row.format, row.dialect = describe(stream)
     _apply_counts(row, counts)
-    session.execute(run_totals_update(run.id, old, counts, *status_delta(existing, "accepted")))
+    move_run_totals(session, run.id, old, counts, *status_delta(existing, "accepted"))
     return row, counts
 
 
@@ -131,9 +146,7 @@ def reject_file(
     row.sha256 = sha256
     row.format = format
     _apply_counts(row, FileCounts())
-    session.execute(
-        run_totals_update(run.id, old, FileCounts(), *status_delta(existing, row.status))
-    )
+    move_run_totals(session, run.id, old, FileCounts(), *status_delta(existing, row.status))
     return row
 
 
@@ -195,89 +208,75 @@ def status_moves(was: str | None, status: str) -> tuple[int, int]:
     )
 
 
-def run_totals_update(
-    run_id: int,
-    old: FileCounts,
-    new: FileCounts,
-    accepted: int,
-    rejected: int,
-    *,
-    with_duration: bool = False,
-) -> Update:
-    """One UPDATE moving a run's totals by a delta, its status computed from the new values.
+def move_run_totals(
+    session: Session, run_id: int, old: FileCounts, new: FileCounts, accepted: int, rejected: int
+) -> None:
+    """Move a run's totals by a file's delta in one UPDATE, its status from the new values.
 
-    In SQL rather than Python, so files written by other transactions add up. WITH_DURATION
-    (PostgreSQL) sets the duration in the same statement; SQLite's FileWriter sets it once
-    the run is done.
+    In SQL rather than Python, so files written by other transactions add up. The duration
+    is set once the run is done (the batch writer sets it with the totals: ``totals_sql``).
     """
-    delta = {c: getattr(new, c) - getattr(old, c) for c in COUNT_COLUMNS}
-    values: dict[str, Any] = {c: getattr(Run, c) + d for c, d in delta.items()}
-    values["total"] = Run.total + (new.tests - old.tests)
+    params = totals_params(run_id, old, new, accepted, rejected)
+    session.execute(totals_statement(with_duration=False), params)
+
+
+@functools.cache
+def totals_statement(with_duration: bool) -> Update:
+    """The UPDATE of a run's totals, every value a bind parameter (built once).
+
+    Its parameters are :func:`totals_params`; the batch writer runs it compiled once
+    (:func:`totals_sql`) on its raw connection.
+    """
+    moved = {c: bindparam(c, type_=Integer) for c in (*COUNT_COLUMNS, "tests", "failing")}
+    accepted, rejected = bindparam("accepted", type_=Integer), bindparam("rejected", type_=Integer)
+    first = bindparam("first", type_=Run.started_at.type)
+    last = bindparam("last", type_=Run.finished_at.type)
+    values: dict[str, Any] = {c: getattr(Run, c) + moved[c] for c in COUNT_COLUMNS}
+    values["total"] = Run.total + moved["tests"]
     values["files_accepted"] = Run.files_accepted + accepted
     values["files_rejected"] = Run.files_rejected + rejected
     values["status"] = case(
-        (Run.failed + Run.errors + (delta["failed"] + delta["errors"]) > 0, "failed"),
-        (Run.total + (new.tests - old.tests) > 0, "passed"),
+        (Run.failed + Run.errors + moved["failing"] > 0, "failed"),
+        (Run.total + moved["tests"] > 0, "passed"),
         (Run.files_rejected + rejected > 0, "rejected"),
         else_="empty",
     )
-    started: Any = Run.started_at
-    finished: Any = Run.finished_at
-    offset, assumed, end_offset, end_assumed = new.zones()
-    if new.started_at is not None:
-        first = new.started_at.astimezone(UTC)  # SQLite stores the wall time as given
-        earlier = or_(Run.started_at.is_(None), Run.started_at > first)
-        started = values["started_at"] = case((earlier, first), else_=Run.started_at)
-        # The start's zone goes with the start: every SET reads the row as it was.
-        values["start_utc_offset"] = case((earlier, offset), else_=Run.start_utc_offset)
-        values["start_assumed_zone"] = case((earlier, assumed), else_=Run.start_assumed_zone)
-    if new.finished_at is not None:
-        last = new.finished_at.astimezone(UTC)
-        later = or_(Run.finished_at.is_(None), Run.finished_at < last)
-        finished = values["finished_at"] = case((later, last), else_=Run.finished_at)
-        values["end_utc_offset"] = case((later, end_offset), else_=Run.end_utc_offset)
-        values["end_assumed_zone"] = case((later, end_assumed), else_=Run.end_assumed_zone)
+    # A start (end) moves only to an earlier (later) time, and its zone goes with it: every
+    # SET reads the row as it was.
+    earlier = and_(first.is_not(None), or_(Run.started_at.is_(None), Run.started_at > first))
+    later = and_(last.is_not(None), or_(Run.finished_at.is_(None), Run.finished_at < last))
+    started = values["started_at"] = case((earlier, first), else_=Run.started_at)
+    values["start_utc_offset"] = case(
+        (earlier, bindparam("offset", type_=Integer)), else_=Run.start_utc_offset
+    )
+    values["start_assumed_zone"] = case(
+        (earlier, bindparam("assumed", type_=String)), else_=Run.start_assumed_zone
+    )
+    finished = values["finished_at"] = case((later, last), else_=Run.finished_at)
+    values["end_utc_offset"] = case(
+        (later, bindparam("end_offset", type_=Integer)), else_=Run.end_utc_offset
+    )
+    values["end_assumed_zone"] = case(
+        (later, bindparam("end_assumed", type_=String)), else_=Run.end_assumed_zone
+    )
     if with_duration:
         values["duration"] = func.greatest(func.extract("epoch", finished - started), 0)
-    values["updated_at"] = utcnow()
-    return update(Run).where(Run.id == run_id).values(**values)
+    values["updated_at"] = bindparam("now", type_=Run.updated_at.type)
+    return update(Run).where(Run.id == bindparam("run", type_=Integer)).values(**values)
 
 
-# run_totals_update(..., with_duration=True) as plain SQL for the batch writer (PostgreSQL):
-# compiling that statement per batch cost more CPU than the batch's other statements.
-# Every SET reads the row as it was; a start (end) moves with its zone, and only to an
-# earlier (later) time.
-_EARLIER = "(%(first)s::timestamptz IS NOT NULL AND (started_at IS NULL OR started_at > %(first)s))"
-_LATER = "(%(last)s::timestamptz IS NOT NULL AND (finished_at IS NULL OR finished_at < %(last)s))"
-_STARTED = f"CASE WHEN {_EARLIER} THEN %(first)s ELSE started_at END"
-_FINISHED = f"CASE WHEN {_LATER} THEN %(last)s ELSE finished_at END"
-MOVE_TOTALS = f"""
-    UPDATE runs SET
-        passed = passed + %(passed)s, failed = failed + %(failed)s,
-        errors = errors + %(errors)s, skipped = skipped + %(skipped)s, flaky = flaky + %(flaky)s,
-        total = total + %(tests)s,
-        files_accepted = files_accepted + %(accepted)s,
-        files_rejected = files_rejected + %(rejected)s,
-        status = CASE WHEN failed + errors + %(failing)s > 0 THEN 'failed'
-                      WHEN total + %(tests)s > 0 THEN 'passed'
-                      WHEN files_rejected + %(rejected)s > 0 THEN 'rejected'
-                      ELSE 'empty' END,
-        started_at = {_STARTED},
-        start_utc_offset = CASE WHEN {_EARLIER} THEN %(offset)s ELSE start_utc_offset END,
-        start_assumed_zone = CASE WHEN {_EARLIER} THEN %(assumed)s ELSE start_assumed_zone END,
-        finished_at = {_FINISHED},
-        end_utc_offset = CASE WHEN {_LATER} THEN %(end_offset)s ELSE end_utc_offset END,
-        end_assumed_zone = CASE WHEN {_LATER} THEN %(end_assumed)s ELSE end_assumed_zone END,
-        duration = greatest(extract(epoch FROM {_FINISHED} - {_STARTED}), 0),
-        updated_at = %(now)s
-    WHERE id = %(run)s
-"""
+@functools.cache
+def totals_sql() -> tuple[str, dict[str, Any]]:
+    """:func:`totals_statement` with the duration, compiled once for psycopg2; its constants."""
+    dialect: Any = psycopg2.dialect
+    compiled = totals_statement(with_duration=True).compile(dialect=dialect())
+    return str(compiled), {k: v for k, v in compiled.params.items() if v is not None}
 
 
 def totals_params(
     run_id: int, old: FileCounts, new: FileCounts, accepted: int, rejected: int
 ) -> dict[str, Any]:
-    """The parameters of MOVE_TOTALS: :func:`run_totals_update` as plain SQL."""
+    """The parameters of :func:`totals_statement`: how the run's totals move, in UTC."""
     params: dict[str, Any] = {c: getattr(new, c) - getattr(old, c) for c in COUNT_COLUMNS}
     offset, assumed, end_offset, end_assumed = new.zones()
     params.update(
@@ -286,6 +285,7 @@ def totals_params(
         failing=params["failed"] + params["errors"],
         accepted=accepted,
         rejected=rejected,
+        # SQLite stores the wall time as given: UTC here, whatever the bind processing.
         first=None if new.started_at is None else new.started_at.astimezone(UTC),
         last=None if new.finished_at is None else new.finished_at.astimezone(UTC),
         offset=offset,
