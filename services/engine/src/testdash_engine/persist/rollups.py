@@ -265,26 +265,18 @@ _ADD_RUN = """
 """
 
 
-def update_rollups(
-    session: Session, run_id: int, days: set[tuple[int, date]] | None = None
-) -> None:
+def update_rollups(session: Session, run_id: int) -> None:
     """Bring the roll-ups up to date with one settled run (idempotent).
 
     The common case, a run settling for the first time, costs one read of its own
     results: recomputing its whole day after every run would read that day's results
-    once per run (quadratic in the runs of a day). Its series' flaky tests are recounted
-    here, or with the days when DAYS collects them.
+    once per run (quadratic in the runs of a day). Its series' flaky tests are recounted.
+    (The batch writer rolls up its runs together instead: ``roll_up_settled``.)
     """
     run = session.get(Run, run_id)
     if run is None:
         return
     series = (run.server_id, run.run_tag, run.branch)
-    if days is not None:
-        # The caller rebuilds the day's tests later, once for all its runs (rebuild_days):
-        # a busy day's runs would otherwise each rewrite all its tests.
-        days |= _roll_up_set(session, [run_id])[1]
-        session.commit()
-        return
     rolled = session.get(RunRollup, run_id)
     if rolled is not None:
         was = (rolled.server_id, rolled.run_tag, rolled.branch)  # a new manifest may move it
@@ -308,18 +300,6 @@ def missing_rollups(session: Session, limit: int) -> list[int]:
         .limit(limit)
     )
     return list(session.scalars(stmt))
-
-
-def recompute_days(
-    session: Session, days: set[tuple[int, date]], config: FlakyConfig | None = None
-) -> None:
-    """Rebuild the per-test roll-ups of these (server, day) buckets and commit.
-
-    The flaky tests of every series with a run in those days are recounted too, with
-    CONFIG (read from the current app when not given).
-    """
-    rebuild_days(session, days)
-    recount_series_of(session, days, config)
 
 
 def rebuild_days(session: Session, days: Iterable[tuple[int, date]]) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -175,16 +174,13 @@ def reconcile_run(session: Session, run_id: int) -> int:
     return int(repeated)
 
 
-def settle_run(
-    session: Session, run_id: int, reconcile: bool, days: set[tuple[int, date]] | None = None
-) -> int:
+def settle_run(session: Session, run_id: int, reconcile: bool) -> int:
     """A run's files are all committed: reconcile it if needed, then roll it up.
 
-    DAYS, when given, collects the (server, day) buckets whose per-test roll-ups the
-    caller recomputes later, once. Returns how many tests had attempts in several files.
+    Returns how many tests had attempts in several files.
     """
     from testdash_engine.persist.rollups import update_rollups  # rollups imports models only
 
     tests = reconcile_run(session, run_id) if reconcile else 0
-    update_rollups(session, run_id, days)  # after the recount: it reads the run's totals
+    update_rollups(session, run_id)  # after the recount: it reads the run's totals
     return tests
