@@ -33,16 +33,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, current_app, g, request, session
-from testdash_models.config import env_int
 from werkzeug.http import HTTP_STATUS_CODES, parse_cookie
 
 from testdash_web import metrics
+from testdash_web.settings import setting
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 NEVER = frozenset({"health.healthz", "health.readyz", "static", "api.quarantine_list"})
 NEVER_BLUEPRINTS = frozenset({"auth", "cluster", "curation", "downloads", "uploads"})
+KEY = "testdash.page_cache_key"  # the WSGI environ's key set by Front for an anonymous GET/HEAD
 # Headers computed again on every answer (security headers, metrics) or meaningless when kept.
 DROPPED = frozenset({"set-cookie", "date", "content-length"})
 
@@ -113,7 +114,8 @@ class Front:
         if method in ("GET", "HEAD") and anonymous(environ, self.config):
             started = time.perf_counter()
             now = time.monotonic()
-            kept = self.cache.get(key(environ), now)
+            kept_key = environ[KEY] = key(environ)  # on a miss, for Flask to keep the answer
+            kept = self.cache.get(kept_key, now)
             if kept is not None:
                 headers = [
                     *kept.headers,
@@ -134,8 +136,8 @@ def init_app(app: Flask) -> None:
     so a kept answer carries them (after-request hooks run last registered first).
     """
     default = 0 if (app.debug or app.testing) else 5
-    seconds = _setting(app, "PAGE_CACHE_SECONDS", default)
-    max_mb = _setting(app, "PAGE_CACHE_MAX_MB", 32)
+    seconds = setting(app, "PAGE_CACHE_SECONDS", default)
+    max_mb = setting(app, "PAGE_CACHE_MAX_MB", 32)
     if seconds <= 0 or max_mb <= 0:
         return
     cache = PageCache(seconds, max_mb * 1024 * 1024)
@@ -143,14 +145,6 @@ def init_app(app: Flask) -> None:
     app.wsgi_app = Front(app.wsgi_app, cache, app.config)  # type: ignore[method-assign]
     app.before_request(_mark)
     app.after_request(_keep)
-
-
-def _setting(app: Flask, name: str, default: int) -> int:
-    """NAME from the app's config, else the environment, else DEFAULT (kept in the config)."""
-    if name not in app.config:
-        app.config[name] = env_int(name, default)
-    value: int = app.config[name]
-    return value
 
 
 def _cache() -> PageCache:
@@ -180,13 +174,11 @@ def key(environ: WSGIEnvironment) -> str:
 
 
 def _mark() -> None:
-    """Note the key of an answer that may be kept (``Front`` found none for it)."""
-    if request.method not in ("GET", "HEAD"):
+    """Note the key of an anonymous answer ``Front`` did not have, when it may be kept."""
+    kept_key = request.environ.get(KEY)
+    if kept_key is None or request.endpoint in NEVER or request.blueprint in NEVER_BLUEPRINTS:
         return
-    if request.endpoint in NEVER or request.blueprint in NEVER_BLUEPRINTS:
-        return
-    if anonymous(request.environ, current_app.config):
-        g.page_cache_key = key(request.environ)
+    g.page_cache_key = kept_key
 
 
 def _keep(response: Response) -> Response:

@@ -14,8 +14,7 @@ DEFAULTS = {name: 0 for name in (*PROXY_FIX, "PROXY_FIX_X_PREFIX")} | {"INGEST_S
 def init_app(app: Flask) -> None:
     """Fill unset settings from the environment and wrap the app in ProxyFix when asked."""
     for name, default in DEFAULTS.items():
-        if name not in app.config:
-            app.config[name] = env_int(name, default)
+        setting(app, name, default)
     hops = {name: app.config[name] for name in (*PROXY_FIX, "PROXY_FIX_X_PREFIX")}
     if any(hops.values()):
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
@@ -26,3 +25,11 @@ def init_app(app: Flask) -> None:
             x_port=hops["PROXY_FIX_X_PORT"],
             x_prefix=hops["PROXY_FIX_X_PREFIX"],
         )
+
+
+def setting(app: Flask, name: str, default: int) -> int:
+    """NAME from the app's config, else the environment, else DEFAULT (kept in the config)."""
+    if name not in app.config:
+        app.config[name] = env_int(name, default)
+    value: int = app.config[name]
+    return value
