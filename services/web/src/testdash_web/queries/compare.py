@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import abort
-from sqlalchemy import ColumnElement, and_, exists, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 from sqlalchemy.orm import aliased
 from testdash_models import db
-from testdash_models.identity import MAX_CHAIN
-from testdash_models.models import Result, Run, Server, TestAlias, TestCase
+from testdash_models.models import Result, Run, Server, TestCase
 
 from testdash_web.analysis import settings
+from testdash_web.queries.identity import every_name
 from testdash_web.queries.quarantine import muted_ids, muted_test_ids
 from testdash_web.queries.runs import get_run
 
@@ -158,41 +158,32 @@ def _finals(run_id: int) -> dict[int, Any]:
 
 
 def _renamed(base_id: int, gone: set[int], appeared: set[int]) -> dict[int, int]:
-    """Tests of the base only (GONE) renamed, through any chain of aliases, into APPEARED ones.
+    """Tests of the head only (APPEARED) that are another name of one of the base only (GONE).
 
-    One query: the aliases starting at the base run's tests, followed recursively.
+    By new id, the old one. One query: every name of the base run's tests
+    (``identity.every_name``, renames followed both ways through any chain).
     """
-    finals = select(Result.test_case_id).where(Result.run_id == base_id, Result.final.is_(True))
-    chain = (
-        select(
-            TestAlias.old_id.label("start"),
-            TestAlias.new_id.label("current"),
-            literal(1).label("depth"),
-        )
-        .where(TestAlias.old_id.in_(finals))
-        .cte("chain", recursive=True)
+    finals = select(Result.test_case_id.label("key"), Result.test_case_id).where(
+        Result.run_id == base_id, Result.final.is_(True)
     )
-    step = aliased(TestAlias)
-    chain = chain.union_all(
-        select(chain.c.start, step.new_id, chain.c.depth + 1)
-        .join(step, step.old_id == chain.c.current)
-        .where(chain.c.depth < MAX_CHAIN)
+    names = every_name(finals)
+    rows = db.session.execute(
+        select(names.c.key, names.c.test_case_id)
+        .where(names.c.key != names.c.test_case_id)
+        .order_by(names.c.key, names.c.test_case_id)
     )
     found: dict[int, int] = {}
-    taken: set[int] = set()
-    rows = db.session.execute(select(chain.c.start, chain.c.current).order_by(chain.c.start))
-    for start, current in rows:
-        if start in gone and current in appeared and start not in found and current not in taken:
-            found[start] = current
-            taken.add(current)
+    for was, now in rows:
+        if was in gone and now in appeared and now not in found and was not in found.values():
+            found[now] = was
     return found
 
 
 def compare(base_id: int, head_id: int) -> Comparison:
     """BASE_ID against HEAD_ID: seven queries (runs, result sets, renames, mutes, names shown).
 
-    A test of the base renamed since (``testdash-engine alias``) is compared under its new
-    name when the head has only the new name.
+    A test each run has under another of its names (``testdash-engine alias``), and only
+    under that one, is compared as one test under the head's name.
     """
     if base_id == head_id:
         abort(400, description="compare two different runs")
@@ -201,10 +192,7 @@ def compare(base_id: int, head_id: int) -> Comparison:
     out = Comparison(base, head, slower_factor=analysis.slower_factor)
     out.slower_seconds = analysis.slower_seconds
     old, new = _finals(base_id), _finals(head_id)
-    was_named = {
-        now: was
-        for was, now in _renamed(base_id, old.keys() - new.keys(), new.keys() - old.keys()).items()
-    }
+    was_named = _renamed(base_id, old.keys() - new.keys(), new.keys() - old.keys())
     for now, was in was_named.items():
         old[now] = old.pop(was)
     muted = muted_test_ids(*muted_at(head))
