@@ -23,7 +23,7 @@ from testdash_engine.detect import DTD_REFUSED
 from testdash_engine.formats import junit_case
 from testdash_engine.formats.junit_case import Case, Outcome, new_result
 from testdash_engine.formats.junit_values import TIMES, parse_timestamp, remember_time
-from testdash_engine.formats.xmlstream import stream
+from testdash_engine.formats.xmlstream import Pool
 from testdash_engine.model import (
     CaseResult,
     Detection,
@@ -49,10 +49,24 @@ class _Target:
     """lxml parser target: builds cases from events, appends results to ``out``."""
 
     def __init__(self, ctx: ParseContext) -> None:
+        self.out: list[CaseResult | ParseIssue] = []
+        # Character data goes straight into a list: one C call per piece, no Python frame
+        # for the whitespace between elements. start/end move the pieces of a captured
+        # element to its CappedText (from ``mark`` on); ``fed`` drops the rest after each
+        # chunk, so the list never holds more than one chunk's text. lxml keeps the bound
+        # ``append`` for as long as it keeps the parser: ``reset`` clears, never replaces.
+        self.pieces: list[str] = []
+        self.data = self.pieces.append
+        self.reset(ctx)
+
+    def reset(self, ctx: ParseContext) -> None:
+        """Start a new document: everything as new but ``out``, ``pieces`` and ``data``."""
         self.ctx = ctx
         self.limits = ctx.limits
         self.max_depth = ctx.limits.max_depth
-        self.out: list[CaseResult | ParseIssue] = []
+        self.out.clear()
+        self.pieces.clear()
+        self.mark = 0
         self.depth = 0
         # Stack of (depth, joined suite path, cut count, suite timestamp).
         self.suites: list[tuple[int, str, int, datetime | None]] = [(0, "", 0, None)]
@@ -68,13 +82,6 @@ class _Target:
         self.cap: CappedText | None = None
         self.cap_depth = -1
         self.stamps: dict[str, datetime | None] = {}
-        # Character data goes straight into a list: one C call per piece, no Python frame
-        # for the whitespace between elements. start/end move the pieces of a captured
-        # element to its CappedText (from ``mark`` on); ``fed`` drops the rest after each
-        # chunk, so the list never holds more than one chunk's text.
-        self.pieces: list[str] = []
-        self.data = self.pieces.append
-        self.mark = 0
 
     def doctype(self, *_args: Any) -> None:
         """Refuse any DOCTYPE: no DTD, no entity declarations."""
@@ -269,4 +276,7 @@ def parse(
     chunks: Iterator[bytes], detection: Detection, ctx: ParseContext
 ) -> Iterator[CaseResult | ParseIssue]:
     """Yield JUnit case results as the chunks are read; raise ParseError on a bad file."""
-    return stream(_Target(ctx), chunks)
+    return _POOL.stream(ctx, chunks)
+
+
+_POOL = Pool(_Target)
