@@ -35,9 +35,10 @@ help:  ## Show this help
 sync:  ## Install the locked dependencies into .venv (uv)
 	@command -v uv >/dev/null || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --frozen --compile-bytecode
-	@# Bytecode of the workspace's own packages too, as the images have it (this machine sets
-	@# PYTHONDONTWRITEBYTECODE, so without it every process compiles every module again).
-	@$(UV) run --frozen python -m compileall -q libs/models/src services/engine/src services/web/src
+	@# Bytecode of the editable packages too, as the images have it (this machine sets
+	@# PYTHONDONTWRITEBYTECODE, so without it every process compiles every module again). The
+	@# engine is installed built (its JUnit parser compiled: services/engine/setup.py).
+	@$(UV) run --frozen python -m compileall -q libs/models/src services/web/src
 
 run: sync  ## Run testdash on embedded defaults: SQLite, demo data from 3 servers, dashboard on http://$(HOST):$(PORT)
 	FLASK_CONFIG=development $(UV) run testdash-engine db upgrade
