@@ -190,3 +190,50 @@ def test_prune_leaves_the_flaky_counts_as_they_were(runner, db, tmp_path):
     db.session.commit()
     invoke(runner, "rollup")
     assert flaky_counts(db)[1] == [], "a recount sees only the results still stored"
+
+
+def test_a_run_whose_roll_up_fails_is_not_done_and_the_next_ingest_rolls_it_up(
+    runner, db, tmp_path, monkeypatch, database_url
+):
+    # The batch writer (PostgreSQL) settles runs on a thread of its own while the next batch
+    # is written; a run's queue item must not be done before its roll-up has committed.
+    if not database_url.startswith("postgresql"):
+        return  # SQLite settles each run in line (FileWriter)
+    from sqlalchemy.exc import OperationalError
+    from testdash_engine.persist import batch
+    from testdash_models.models import QueueItem
+
+    vol = tmp_path / "vol"
+    for i, name in enumerate(["r1", "r2", "r3"]):
+        write_run(vol, name, DAY + timedelta(days=i))
+    real = batch.roll_up_settled
+    failing = {"run": None}
+
+    def roll_up_settled(session, run_ids):
+        names = set(session.scalars(select(Run.run_dir).where(Run.id.in_(run_ids))))
+        if "r2" in names:
+            failing["run"] = "r2"
+            raise OperationalError("roll-up", {}, Exception("refused (test)"))
+        return real(session, run_ids)
+
+    monkeypatch.setattr(batch, "roll_up_settled", roll_up_settled)
+    first = invoke(runner, "run", "--server", "s", "--root", str(vol), "--batch-size", "100")
+    assert failing["run"] == "r2" and first.exit_code == 3  # a database failure, said plainly
+    db.session.expire_all()
+    states = dict(db.session.execute(select(QueueItem.run_dir, QueueItem.state)).all())
+    assert states["r2"] != "done"
+    assert "r2" not in {
+        run_dir
+        for run_dir in db.session.scalars(
+            select(Run.run_dir).join(RunRollup, RunRollup.run_id == Run.id)
+        )
+    }
+
+    monkeypatch.setattr(batch, "roll_up_settled", real)
+    ingest(runner, vol)
+    db.session.expire_all()
+    assert len(per_run(db)) == 3
+    assert {state for (state,) in db.session.execute(select(QueueItem.state))} == {"done"}
+    assert sorted({day for _, day, *_ in daily(db)}) == [
+        date(2026, 3, 10), date(2026, 3, 11), date(2026, 3, 12)
+    ]  # fmt: skip

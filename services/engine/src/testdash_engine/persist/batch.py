@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import itertools
 import logging
+from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -135,8 +136,10 @@ class BatchWriter:
 
     Batches are written on a connection of their own by one background thread, so
     PostgreSQL stores batch N while this thread parses batch N+1 (psycopg2 lets go
-    of the GIL while it waits). Any write error ends the ingest: the next ``add`` or
-    ``flush`` raises it.
+    of the GIL while it waits). The runs a batch completes are settled (reconciled,
+    rolled up) by a second thread on a second connection once that batch has
+    committed, while the writer thread COPYs the next one. Any write or settle error
+    ends the ingest: the next ``add`` or ``flush`` raises it.
     """
 
     def __init__(
@@ -159,9 +162,10 @@ class BatchWriter:
         cursor.execute(_CASES_TABLE)
         cursor.close()
         self.conn.commit()  # now: a batch that rolls back must not take the table with it
-        # Runs whose files are all queued: settled (reconciled, rolled up) on the writer
+        # Runs whose files are all queued: settled (reconciled, rolled up) on the settler
         # thread right after the batch holding their last file commits, while this thread
-        # parses on. Its own session, used on that thread only.
+        # parses on and the writer thread writes the next batch. Its own session, used on
+        # that thread only.
         self.tasks: list[tuple[int, bool]] = []
         self.settler: Session | None = None
         # Per-test roll-ups: (server, day) buckets to rebuild, those rebuilt early (while
@@ -172,9 +176,11 @@ class BatchWriter:
         self.touched: set[tuple[int, date]] = set()
         self.flaky = flaky_config()  # read here: the writer thread has no app context
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="testdash-writer")
-        self.inflight: Future[None] | None = None
+        self.settling = ThreadPoolExecutor(max_workers=1, thread_name_prefix="testdash-settler")
+        self.inflight: Future[None] | None = None  # the batch being written
+        self.settles: deque[tuple[int, Future[None]]] = deque()  # (batch, its settling)
         self.submitted = 0  # batches handed to the writer thread
-        self.committed = 0  # batches known to be committed
+        self.committed = 0  # batches known to be committed, and their runs settled
 
     def mark(self) -> int:
         """The batch number by which everything added so far is committed (and settled)."""
@@ -279,11 +285,11 @@ class BatchWriter:
     def flush(self) -> None:
         """Write what is pending, wait until every batch is committed and every run rolled up."""
         self._submit()
-        self._wait()
+        self._wait(settled=True)
         if self.touched:
             days, self.days = self.days, set()
             touched, self.touched = self.touched, set()
-            self.pool.submit(self._recompute_days, days, touched).result()
+            self.settling.submit(self._recompute_days, days, touched).result()
 
     def _recompute_days(self, days: set[tuple[int, date]], touched: set[tuple[int, date]]) -> None:
         if self.settler is None:
@@ -302,11 +308,12 @@ class BatchWriter:
         and when close runs without a flush another exception is already on its way.
         """
         try:
-            self._wait()
+            self._wait(settled=True)
         except BaseException:  # noqa: BLE001
             self.pending = []
         finally:
             self.pool.shutdown(wait=True)
+            self.settling.shutdown(wait=True)
             if self.settler is not None:
                 self.settler.close()
             if getattr(self.conn.driver_connection, "closed", 0):
@@ -320,19 +327,29 @@ class BatchWriter:
         batch, self.pending, self.rows, self.bytes = self.pending, [], 0, 0
         tasks, self.tasks = self.tasks, []
         self._wait()
-        self.inflight = self.pool.submit(self._write, batch, tasks)
+        write = self.inflight = self.pool.submit(self._write_files, batch) if batch else None
         self.submitted += 1
+        settle = self.settling.submit(self._settle, write, tasks)
+        self.settles.append((self.submitted, settle))
 
-    def _wait(self) -> None:
+    def _wait(self, settled: bool = False) -> None:
+        """Wait for the batch being written (SETTLED: and for every settling); raise errors.
+
+        ``committed`` moves to the last batch whose write and settling have both ended.
+        """
         if self.inflight is not None:
             inflight, self.inflight = self.inflight, None
             inflight.result()
-            self.committed = self.submitted
+        settles = self.settles
+        while settles and (settled or settles[0][1].done()):
+            number, settle = settles.popleft()
+            settle.result()
+            self.committed = number
 
-    def _write(self, batch: list[Pending], tasks: list[tuple[int, bool]]) -> None:
-        """Write a batch of files, then settle the runs it completes (on the writer thread)."""
-        if batch:
-            self._write_files(batch)
+    def _settle(self, write: Future[None] | None, tasks: list[tuple[int, bool]]) -> None:
+        """Settle the runs a batch completes once it has committed (on the settler thread)."""
+        if write is not None:
+            write.result()  # its error is the writer's to report; nothing to settle then
         if tasks:
             self._settle_runs(tasks)
 
