@@ -258,7 +258,13 @@ class Ingestor:
         self, server: Server, item: QueueItem, ctx: ParseContext, writer: Writer
     ) -> persist.RunLedger:
         run = persist.upsert_run(self.session, server, item)
-        self.session.commit()
+        # Committed without expiring: ITEM and RUN hold what was just read and written, and
+        # reloading both (two round trips per run, to a PostgreSQL busy with COPY) is waste.
+        self.session.expire_on_commit = False
+        try:
+            self.session.commit()
+        finally:
+            self.session.expire_on_commit = True
         path = os.path.join(item.root, item.run_dir) if item.root else item.run_dir
         if not os.path.isdir(path):
             raise ItemError(f"run directory {path} is gone or not a directory")
