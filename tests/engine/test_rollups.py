@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from sqlalchemy import delete, select, update
 from testdash_models.models import FlakySeries, FlakyTest, Run, RunRollup, TestDaily
 
@@ -198,7 +199,7 @@ def test_a_run_whose_roll_up_fails_is_not_done_and_the_next_ingest_rolls_it_up(
     # The batch writer (PostgreSQL) settles runs on a thread of its own while the next batch
     # is written; a run's queue item must not be done before its roll-up has committed.
     if not database_url.startswith("postgresql"):
-        return  # SQLite settles each run in line (FileWriter)
+        pytest.skip("SQLite settles each run in line (FileWriter): no settler thread")
     from sqlalchemy.exc import OperationalError
     from testdash_engine.persist import batch
     from testdash_models.models import QueueItem

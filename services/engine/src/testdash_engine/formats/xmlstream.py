@@ -141,15 +141,13 @@ def stream(target: Any, chunks: Iterator[bytes]) -> Iterator[Any]:
     are taken. The results of a chunk are handed on as one list and flattened by ``chain``,
     so passing on each result costs no generator step.
     """
-    return chain.from_iterable(_batches(target, chunks))
+    return chain.from_iterable(_batches(target, make_parser(target), chunks))
 
 
-def _batches(
-    target: Any, chunks: Iterator[bytes], parser: etree.XMLParser | None = None
-) -> Iterator[list[Any]]:
+def _batches(target: Any, parser: etree.XMLParser, chunks: Iterator[bytes]) -> Iterator[list[Any]]:
     out = target.out
     fed = getattr(target, "fed", None)
-    for _ in feed(parser if parser is not None else make_parser(target), split_cdata(chunks)):
+    for _ in feed(parser, split_cdata(chunks)):
         if fed is not None:
             fed()
         if out:
@@ -189,6 +187,6 @@ class Pool:
     def _batches(
         self, target: Any, parser: etree.XMLParser, chunks: Iterator[bytes]
     ) -> Iterator[list[Any]]:
-        yield from _batches(target, chunks, parser)
+        yield from _batches(target, parser, chunks)
         if len(self.idle) < self.KEEP:
             self.idle.append((target, parser))
